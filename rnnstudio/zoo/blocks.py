@@ -35,6 +35,8 @@ def model_inputs(spec: ModelSpec, input_spec: InputSpec):
             x = keras.layers.SpatialDropout1D(spec.embedding_dropout, name="embedding_dropout")(x)
         return inputs, x
     inputs = keras.Input(shape=(input_spec.seq_len, input_spec.n_features), name="series")
+    if not input_spec.masked:
+        return inputs, inputs
     return inputs, keras.layers.Masking(mask_value=0.0, name="padding_mask")(inputs)
 
 

@@ -122,3 +122,21 @@ class PositionEmbedding(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "max_length": self.max_length}
+
+
+@keras.saving.register_keras_serializable(package="rnnstudio")
+class SelectChannel(keras.layers.Layer):
+    """One feature channel of a sequence, [batch, T, F] → [batch, T] (no Lambda: safe to load)."""
+
+    def __init__(self, index: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.index = index
+
+    def call(self, inputs):
+        return inputs[:, :, self.index]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:2])
+
+    def get_config(self):
+        return {**super().get_config(), "index": self.index}

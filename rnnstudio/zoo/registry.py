@@ -26,6 +26,8 @@ class InputSpec:
         vocab_size: Number of token ids including padding and OOV (tokens only).
         embeddings: Optional path to a fitted embedding matrix (.npy) whose rows
             follow the vocabulary, from the user's word-vector file.
+        masked: Numeric inputs are zero-padded to a common length (all-zero
+            steps are masked); False for fixed-length windows.
     """
 
     kind: Literal["tokens", "numeric"]
@@ -33,6 +35,7 @@ class InputSpec:
     n_features: int = 1
     vocab_size: int | None = None
     embeddings: str | None = None
+    masked: bool = True
 
 
 class ModelSpec(BaseModel):
@@ -56,6 +59,9 @@ class ModelSpec(BaseModel):
     )
     dropout: float = Field(
         0.2, ge=0.0, lt=1.0, description="Dropout after recurrent layers and before the output head."
+    )
+    linear_skip: bool = Field(
+        True, description="Forecasting: add a linear autoregressive path beside the network (LSTNet), so the model starts from a linear forecast."
     )
     l2: float = Field(0.0, ge=0.0, le=1.0, description="L2 penalty on kernel weights (0 = off).")
     kernel_initializer: Literal["glorot_uniform", "he_normal", "lecun_normal"] = Field(

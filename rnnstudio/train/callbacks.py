@@ -1,0 +1,130 @@
+"""Consumers of the training loop's events: a base class, a progress bar, TensorBoard, the run registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TrainingCallback:
+    """Receives the loop's events; override what you need (Keras Callback style).
+
+    Events: ``on_train_begin(info)``, ``on_epoch_begin(epoch)``,
+    ``on_step_end(step, logs)`` every ``log_every_steps``, ``on_gradients(step,
+    norms)`` every ``grad_norm_every_steps``, ``on_epoch_end(epoch, logs)``
+    with ``val_`` keys, ``on_train_end(info)``. Return True from
+    ``stop_requested`` to stop gracefully after the current batch.
+    """
+
+    def on_train_begin(self, info: dict) -> None: ...
+    def on_epoch_begin(self, epoch: int) -> None: ...
+    def on_step_end(self, step: int, logs: dict) -> None: ...
+    def on_gradients(self, step: int, norms: dict) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: dict) -> None: ...
+    def on_train_end(self, info: dict) -> None: ...
+
+    def stop_requested(self) -> bool:
+        return False
+
+
+class RegistryLogger(TrainingCallback):
+    """Writes epoch and step metrics to the run registry, where pages and `runs show` read them.
+
+    Step rows are buffered and written once per epoch (one transaction) so the
+    database is not a per-step cost; a stop file in the run folder asks for a
+    graceful stop.
+    """
+
+    def __init__(self, registry, run_id: str, folder: Path):
+        self.registry = registry
+        self.run_id = run_id
+        self.stop_file = Path(folder) / "STOP"
+        self._steps: list = []
+
+    def on_step_end(self, step, logs):
+        self._steps.append((logs["epoch"], step, {k: v for k, v in logs.items() if k != "epoch"}))
+
+    def on_gradients(self, step, norms):
+        values = {f"grad_norm/{k}": v for k, v in norms["layers"].items()}
+        values.update({"grad_norm/global": norms["global"], "clipped": float(norms["clipped"])})
+        self._steps.append((None, step, values))
+
+    def on_epoch_end(self, epoch, logs):
+        rows = [(epoch if e is None else e, s, v) for e, s, v in self._steps]
+        merged: dict = {}
+        for e, s, v in rows:  # steps with both a metric and a gradient event become one row
+            merged.setdefault((e, s), {}).update(v)
+        self.registry.log_metrics_many(self.run_id, [(e, s, v) for (e, s), v in merged.items()], kind="step")
+        self._steps = []
+        values = {k: v for k, v in logs.items() if k != "epoch"}
+        self.registry.log_metrics(self.run_id, epoch=epoch, step=None, values=values, kind="epoch")
+        self.registry.update_summary(self.run_id, {"epochs_done": epoch})
+
+    def stop_requested(self) -> bool:
+        return self.stop_file.exists()
+
+
+class TensorBoardLogger(TrainingCallback):
+    """Writes scalars (losses, metrics, learning rate, gradient norms) for `tensorboard --logdir RUN_FOLDER`."""
+
+    def __init__(self, logdir: Path):
+        import tensorflow as tf
+
+        self._tf = tf
+        self.writer = tf.summary.create_file_writer(str(logdir))
+
+    def on_gradients(self, step, norms):
+        with self.writer.as_default(step=step):
+            for name, value in norms["layers"].items():
+                self._tf.summary.scalar(f"grad_norm/{name}", value)
+            self._tf.summary.scalar("grad_norm/global", norms["global"])
+
+    def on_epoch_end(self, epoch, logs):
+        with self.writer.as_default(step=epoch):
+            for key, value in logs.items():
+                if key != "epoch":
+                    self._tf.summary.scalar(f"epoch/{key}", value)
+        self.writer.flush()
+
+    def on_train_end(self, info):
+        self.writer.flush()
+
+
+class ProgressBar(TrainingCallback):
+    """A tqdm bar per epoch on stderr, for people at a terminal."""
+
+    def __init__(self, metric: str):
+        self.metric = metric
+        self.bar = None
+        self.steps = 0
+        self.epochs = 0
+
+    def on_train_begin(self, info):
+        self.steps, self.epochs = info["steps_per_epoch"], info["epochs"]
+
+    def on_epoch_begin(self, epoch):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch}/{self.epochs}", unit="batch", leave=False, dynamic_ncols=True)
+        self._done = 0
+
+    def on_step_end(self, step, logs):
+        if self.bar is not None:
+            self.bar.update(logs["batch"] - self._done)
+            self._done = logs["batch"]
+            self.bar.set_postfix(loss=f"{logs['loss']:.4f}")
+
+    def on_epoch_end(self, epoch, logs):
+        if self.bar is not None:
+            self.bar.close()
+        from tqdm import tqdm
+
+        parts = [f"loss {logs['loss']:.4f}"]
+        if "val_loss" in logs:
+            parts.append(f"val_loss {logs['val_loss']:.4f}")
+        if f"val_{self.metric}" in logs:
+            parts.append(f"val_{self.metric} {logs[f'val_{self.metric}']:.4f}")
+        tqdm.write(f"epoch {epoch:>3}: " + ", ".join(parts) + f" ({logs['seconds']:.1f}s)")
+
+    def on_train_end(self, info):
+        if self.bar is not None:
+            self.bar.close()
