@@ -26,6 +26,8 @@ TaskName = Literal["text-classification", "sequence-classification", "forecastin
 
 TEXT_AUGMENTS = ("swap", "delete", "insert", "synonym")
 SERIES_AUGMENTS = ("jitter", "scale", "magnitude_warp", "window_slice")
+# Warping or slicing a forecast window would change it without changing its future.
+FORECAST_AUGMENTS = ("jitter", "scale")
 
 
 class Section(BaseModel):
@@ -266,7 +268,8 @@ def check(recipe: Recipe) -> list[StudioError]:
         problems.append(StudioError("early stopping needs a validation split, but data.val_size is 0.",
                                     fix="Set data.val_size above 0 (0.15 is typical) or train.early_stopping to false.",
                                     field="data.val_size"))
-    allowed = {"text-classification": TEXT_AUGMENTS}.get(task, SERIES_AUGMENTS if task else TEXT_AUGMENTS + SERIES_AUGMENTS)
+    allowed = {"text-classification": TEXT_AUGMENTS, "forecasting": FORECAST_AUGMENTS}.get(
+        task, SERIES_AUGMENTS if task else TEXT_AUGMENTS + SERIES_AUGMENTS)
     for i, aug in enumerate(recipe.preprocess.augment):
         if aug.name not in allowed:
             problems.append(StudioError(f"augmentation '{aug.name}' does not apply to {task}.",

@@ -60,6 +60,10 @@ class Task:
     def evaluate(self, pipeline, predict: Callable[[np.ndarray], np.ndarray], split: Split) -> dict:
         raise NotImplementedError
 
+    def split_for(self, pipeline, frame: pd.DataFrame, *, file: str) -> Split:
+        """Model inputs and targets of a new labelled file, through the fitted pipeline."""
+        raise NotImplementedError
+
     def finalize_model(self, model, recipe, pipeline):
         """Task-specific additions to a built model (default: none)."""
         return model

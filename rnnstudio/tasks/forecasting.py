@@ -160,14 +160,14 @@ class ForecastPipeline:
     def to_dict(self) -> dict:
         return {"kind": "forecast", "time_column": self.time_column, "target": self.target, "features": self.features,
                 "log": self.log, "diff": self.diff, "target_scaler": self.target_scaler.to_dict(),
-                "feature_scaler": self.feature_scaler.to_dict(), "lookback": self.lookback, "horizon": self.horizon,
+                "feature_scaler": self.feature_scaler.to_dict() if self.features else None, "lookback": self.lookback, "horizon": self.horizon,
                 "season": self.season, "freq": self.freq}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ForecastPipeline":
         return cls(time_column=d["time_column"], target=d["target"], features=list(d["features"]), log=d["log"],
                    diff=d["diff"], target_scaler=Scaler.from_dict(d["target_scaler"]),
-                   feature_scaler=Scaler.from_dict(d["feature_scaler"]), lookback=d["lookback"],
+                   feature_scaler=Scaler.from_dict(d["feature_scaler"]) if d["feature_scaler"] else Scaler("none"), lookback=d["lookback"],
                    horizon=d["horizon"], season=d["season"], freq=d.get("freq"))
 
 
@@ -288,6 +288,9 @@ class Forecasting(Task):
                                     name="linear_skip")(SelectChannel(0, name="target_channel")(inputs))
         outputs = keras.layers.Add(name="forecast", dtype="float32")([model.outputs[0], linear])
         return keras.Model(inputs, outputs, name=model.name)
+
+    def split_for(self, pipeline, frame, *, file):
+        return pipeline.scoring_split(frame, file=file)
 
     def evaluate(self, pipeline, predict, split):
         extra = split.extra

@@ -179,7 +179,7 @@ class SequenceClassification(Task):
         x_train, y_train = probe.transform_series(series), y_all
         if pre.augment:
             rng = np.random.default_rng(recipe.train.seed)
-            x_train, y_train = augment_series(x_train, y_train, pre.augment, rng, lengths=lengths)
+            x_train, y_train = augment_series(x_train, y_train, pre.augment, rng, lengths=lengths, padding=pre.padding)
         train = Split(x_train.astype("float32"), np.asarray(y_train, dtype="int32"))
         val = None if val_series is None else Split(probe.transform_series(val_series), y_val)
         test = Split(probe.transform_series(test_series), y_test, {"train_y": y_all, "train_x": probe.transform_series(series)})
@@ -196,6 +196,11 @@ class SequenceClassification(Task):
         return Prepared(train=train, val=val, test=test, pipeline=probe,
                         input_spec=InputSpec("numeric", probe.max_length, len(features)), n_outputs=len(classes),
                         report=report, sample_weight=cls.class_weights(train.y, len(classes), recipe.train.class_weights))
+
+    def split_for(self, pipeline, frame, *, file):
+        require_column(frame, pipeline.target, role="label", file=file, option="a label column")
+        series, labels = pipeline.series(frame, file=file)
+        return Split(pipeline.transform_series(series), pipeline.labels_to_y(labels, file=file))
 
     def evaluate(self, pipeline, predict, split):
         result = {"test": cls.scores(split.y, predict(split.x), pipeline.classes), "baseline": {}}

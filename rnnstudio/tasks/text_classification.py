@@ -135,6 +135,10 @@ class TextClassification(Task):
                         n_outputs=len(classes), report=report,
                         sample_weight=cls.class_weights(train.y, len(classes), recipe.train.class_weights))
 
+    def split_for(self, pipeline, frame, *, file):
+        require_column(frame, pipeline.target, role="label", file=file, option="a label column")
+        return Split(pipeline.transform_x(frame), pipeline.transform_y(frame, file=file))
+
     def evaluate(self, pipeline, predict, split):
         proba = predict(split.x)
         result = {"test": cls.scores(split.y, proba, pipeline.classes)}

@@ -211,3 +211,40 @@ def latency(trainer, x: np.ndarray, repeats: int = 30) -> dict:
         trainer.predict(sample)
         times.append((time.perf_counter() - t0) * 1000)
     return {"latency_ms_median": float(np.median(times)), "latency_ms_p95": float(np.percentile(times, 95))}
+
+
+def load_run_model(folder: Path):
+    """The run's trained model, loaded in Keras safe mode."""
+    import keras
+
+    import rnnstudio.zoo.layers  # noqa: F401  (registers the custom layers)
+
+    path = Path(folder) / "model.keras"
+    if not path.exists():
+        raise RunError(f"run folder {folder} has no trained model.", fix="Train or resume the run until it completes.")
+    return keras.saving.load_model(path, safe_mode=True)
+
+
+def evaluate_run(run_id: str, *, data: str | None = None, registry: RunRegistry | None = None) -> dict:
+    """Scores a finished run on its own test split, or on another labelled file ``data``."""
+    from rnnstudio.data.load import load_source
+
+    registry = registry or RunRegistry()
+    run = registry.get(run_id)
+    recipe = recipe_from_dict(run.recipe)
+    task = get_task(recipe.data.task)
+    pipeline = task.load_pipeline(json.loads((run.folder / "pipeline.json").read_text()))
+    model = load_run_model(run.folder)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([model.predict_on_batch(x[i:i + 256]) for i in range(0, len(x), 256)]) if len(x) else x
+
+    if data is None:
+        prepared, _ = prepare(recipe)
+        split = prepared.test
+    else:
+        frame, name = load_source(data)
+        split = task.split_for(pipeline, frame, file=name)
+    metrics = task.evaluate(pipeline, predict, split)
+    metrics["data"] = data or "test split"
+    return metrics

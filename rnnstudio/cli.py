@@ -1,0 +1,311 @@
+"""The command line: ``python -m rnnstudio train|init|resume|evaluate|runs|samples|reference``.
+
+Every command prints errors a user can fix as one readable message (exit code
+2, no traceback); with ``--json`` the last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from rnnstudio.errors import StudioError
+
+
+def _quiet_tensorflow() -> None:
+    # TensorFlow's C++ start-up chatter hides the studio's own output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+
+# ------------------------------------------------------------------ recipes
+
+
+def recipe_from_args(args) -> "Recipe":  # noqa: F821
+    """The Recipe the flags describe: --recipe file, then --data/--task/--target, then --set."""
+    from rnnstudio.data.load import sample_defaults
+    from rnnstudio.recipe import parse_override, recipe_from_dict, upgrade
+    import yaml
+
+    data: dict[str, Any] = {}
+    if args.recipe:
+        from rnnstudio.recipe import load_recipe
+
+        data = load_recipe(args.recipe).to_dict()
+    data.setdefault("data", {})
+    flags = {"source": args.data, "test_source": getattr(args, "test_data", None), "task": args.task, "target": args.target}
+    data["data"].update({k: v for k, v in flags.items() if v is not None})
+    for key, value in sample_defaults(data["data"].get("source")).items():
+        data["data"].setdefault(key, value) if data["data"].get(key) is None else None
+    if data["data"].get("task") is None and not args.recipe:
+        data["data"].pop("task", None)
+    from rnnstudio.recipe import _set_dotted
+
+    for text in args.set or []:
+        key, value = parse_override(text)
+        _set_dotted(data, key, value)
+    if args.recipe and any(k.startswith("data.task") for k in (s.split("=")[0] for s in args.set or [])):
+        data.pop("model", None)  # a new task starts from its own default model
+    recipe = recipe_from_dict(upgrade(data))
+    _require_task_and_target(recipe)
+    return recipe
+
+
+def _require_task_and_target(recipe) -> None:
+    from rnnstudio.recipe import TASKS
+
+    missing = []
+    if not recipe.data.source:
+        missing.append(StudioError("no data file was given.", fix="Pass --data FILE or --data sample:NAME.", field="data.source"))
+    if not recipe.data.task:
+        missing.append(StudioError("the task is not set.", fix=f"Pass --task with one of: {', '.join(TASKS)}.", field="data.task"))
+    if not recipe.data.target:
+        missing.append(StudioError("the target column is not set.",
+                                   fix="Pass --target COLUMN: the label (classification) or the series to forecast.",
+                                   field="data.target"))
+    if missing:
+        from rnnstudio.errors import RecipeError
+
+        raise RecipeError(missing)
+
+
+# ------------------------------------------------------------------ output
+
+
+def _print_table(title: str, rows: list[tuple], headers: tuple) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*[_fmt(v) for v in row])
+    Console().print(table)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def _metric_rows(metrics: dict) -> tuple[list[tuple], tuple]:
+    from rnnstudio.train.runner import headline_metrics
+
+    compact = headline_metrics(metrics)
+    columns = list(compact["test"])
+    rows = [("model (test)", *[compact["test"][c] for c in columns])]
+    rows += [(f"baseline: {name}", *[scores.get(c) for c in columns]) for name, scores in compact["baseline"].items()]
+    return rows, ("", *columns)
+
+
+def _print_result(result) -> None:
+    rows, headers = _metric_rows(result.metrics)
+    _print_table(f"Run {result.run_id} ({result.task})", rows, headers)
+    training = result.metrics.get("training", {})
+    inference = result.metrics.get("inference", {})
+    print(f"trained {training.get('epochs')} epochs (best {training.get('best_epoch')}) in {result.train_seconds:.1f}s; "
+          f"{result.metrics['model']['parameters']:,} parameters; latency {inference.get('latency_ms_median', 0):.2f} ms "
+          f"per example (p95 {inference.get('latency_ms_p95', 0):.2f}); folder {result.folder}")
+    for warning in result.report.get("warnings", []):
+        print(f"note: {warning}")
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_train(args) -> int:
+    from rnnstudio.train.callbacks import ProgressBar
+    from rnnstudio.train.runner import train
+    from rnnstudio.tasks.base import get_task
+
+    recipe = recipe_from_args(args)
+    callbacks = [] if args.json or args.quiet else [ProgressBar(get_task(recipe.data.task).monitor_metric)]
+    result = train(recipe, callbacks=callbacks, name=args.name)
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        _print_result(result)
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from rnnstudio.recipe import recipe_from_dict
+    from rnnstudio.runs import RunRegistry
+    from rnnstudio.tasks.base import get_task
+    from rnnstudio.train.callbacks import ProgressBar
+    from rnnstudio.train.runner import resume
+
+    registry = RunRegistry()
+    task = get_task(recipe_from_dict(registry.get(args.run).recipe).data.task)
+    callbacks = [] if args.json else [ProgressBar(task.monitor_metric)]
+    result = resume(args.run, registry=registry, callbacks=callbacks)
+    print(json.dumps(result.to_json())) if args.json else _print_result(result)
+    return 0
+
+
+def cmd_init(args) -> int:
+    from rnnstudio.recipe import to_yaml
+
+    recipe = recipe_from_args(args)
+    print(to_yaml(recipe), end="")
+    return 0
+
+
+def cmd_samples(args) -> int:
+    from rnnstudio.data.samples import list_samples
+
+    samples = list_samples()
+    if args.json:
+        print(json.dumps([{"name": s.name, "task": s.task, "target": s.target, "description": s.description} for s in samples]))
+        return 0
+    _print_table("Built-in samples (use --data sample:NAME)", [(s.name, s.task, s.target, s.description) for s in samples],
+                 ("name", "task", "target", "description"))
+    return 0
+
+
+def cmd_reference(args) -> int:
+    from rnnstudio.recipe import reference_markdown
+
+    print(reference_markdown(), end="")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from rnnstudio.train.runner import evaluate_run, headline_metrics
+
+    metrics = evaluate_run(args.run, data=args.data)
+    if args.json:
+        print(json.dumps({"run_id": args.run, "data": metrics["data"], "metrics": headline_metrics(metrics)}))
+        return 0
+    rows, headers = _metric_rows(metrics)
+    _print_table(f"Run {args.run} on {metrics['data']}", rows, headers)
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from rnnstudio.runs import RunRegistry
+
+    registry = RunRegistry()
+    registry.reconcile()
+    if args.action == "list":
+        runs = registry.list(limit=args.limit)
+        if args.json:
+            print(json.dumps([{"run_id": r.run_id, "name": r.name, "task": r.task, "model": r.model, "status": r.status,
+                               "duration": r.duration, "metrics": r.summary.get("metrics", {}).get("test", {})} for r in runs]))
+            return 0
+        rows = [(r.run_id, r.name, r.task, r.model, r.status, _key_metric(r.summary), r.duration) for r in runs]
+        _print_table("Runs (newest first)", rows, ("run", "name", "task", "model", "status", "test metric", "seconds"))
+        if not runs:
+            print("no runs yet: python -m rnnstudio train --data sample:reviews")
+        return 0
+    if not args.run:
+        raise StudioError(f"'runs {args.action}' needs a run id.", fix="See the ids with `python -m rnnstudio runs list`.")
+    run = registry.get(args.run)
+    if args.action == "delete":
+        registry.delete(run.run_id)
+        print(f"deleted run {run.run_id}")
+        return 0
+    info = {"run_id": run.run_id, "name": run.name, "status": run.status, "task": run.task, "model": run.model,
+            "error": run.error, "folder": str(run.folder), "duration": run.duration, "summary": run.summary,
+            "epochs": registry.metrics(run.run_id, kind="epoch"), "recipe": run.recipe}
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    from rnnstudio.recipe import recipe_from_dict, to_yaml
+
+    print(f"run {run.run_id} · {run.name} · {run.status} · folder {run.folder}")
+    if run.error:
+        print(f"error: {run.error}")
+    if info["epochs"]:
+        keys = [k for k in info["epochs"][0] if k not in ("step",)]
+        _print_table("Epochs", [tuple(row.get(k) for k in keys) for row in info["epochs"]], tuple(keys))
+    metrics = run.summary.get("metrics")
+    if metrics:
+        rows, headers = _metric_rows(metrics)
+        _print_table("Test metrics", rows, headers)
+    print(to_yaml(recipe_from_dict(run.recipe), comments=False))
+    return 0
+
+
+def _key_metric(summary: dict) -> str:
+    test = summary.get("metrics", {}).get("test", {})
+    for key in ("accuracy", "mape", "mae"):
+        if key in test:
+            return f"{key} {test[key]:.4g}"
+    return ""
+
+
+# ------------------------------------------------------------------ parser
+
+
+def _data_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="training file (CSV, TSV, TXT) or sample:NAME")
+    parser.add_argument("--test-data", help="separate test file (else a test split is held out)")
+    parser.add_argument("--task", help="text-classification, sequence-classification or forecasting")
+    parser.add_argument("--target", help="label column, or the column to forecast")
+    parser.add_argument("--recipe", help="recipe file (YAML or JSON) to start from")
+    parser.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a recipe field, e.g. train.epochs=5 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rnnstudio", description="RNN Studio: train recurrent networks on your own sequences.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model and score it on a test split")
+    _data_flags(train)
+    train.add_argument("--name", help="a name for the run")
+    train.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+
+    init = sub.add_parser("init", help="print a fully defaulted, commented recipe to edit")
+    _data_flags(init)
+    init.set_defaults(func=cmd_init)
+
+    resume = sub.add_parser("resume", help="continue a stopped or interrupted run from its last checkpoint")
+    resume.add_argument("run")
+    resume.add_argument("--json", action="store_true")
+    resume.set_defaults(func=cmd_resume)
+
+    evaluate = sub.add_parser("evaluate", help="score a run on its test split or on another labelled file")
+    evaluate.add_argument("run")
+    evaluate.add_argument("--data", help="another labelled file with the same columns")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    runs = sub.add_parser("runs", help="list, show, evaluate or delete runs")
+    runs.add_argument("action", choices=("list", "show", "evaluate", "delete"))
+    runs.add_argument("run", nargs="?")
+    runs.add_argument("--data", help="evaluate: another labelled file")
+    runs.add_argument("--limit", type=int)
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(func=lambda a: cmd_evaluate(a) if a.action == "evaluate" else cmd_runs(a))
+
+    samples = sub.add_parser("samples", help="list the built-in sample data sets")
+    samples.add_argument("--json", action="store_true")
+    samples.set_defaults(func=cmd_samples)
+
+    reference = sub.add_parser("reference", help="print the Recipe reference (Markdown)")
+    reference.set_defaults(func=cmd_reference)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            problems = getattr(exc, "problems", None) or [exc]
+            print(json.dumps({"error": str(exc), "problems": [p.to_dict() for p in problems]}))
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; resume with `python -m rnnstudio resume RUN`", file=sys.stderr)
+        return 130
