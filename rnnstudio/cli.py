@@ -309,3 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; resume with `python -m rnnstudio resume RUN`", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not bad input: say so in one line, keep the details
+        import traceback
+
+        log = os.path.join(os.environ.get("TMPDIR", "/tmp"), "rnnstudio-error.txt")
+        with open(log, "w") as fh:
+            fh.write(traceback.format_exc())
+        print(f"error: RNN Studio failed unexpectedly ({type(exc).__name__}: {str(exc)[:300]}). "
+              f"The details are in {log} (and traceback.txt in the run folder); please report them.", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json.dumps({"error": f"{type(exc).__name__}: {exc}"[:1000], "problems": []}))
+        return 1

@@ -79,7 +79,8 @@ class RecipeError(StudioError):
         self.problems = list(problems)
         first = self.problems[0] if self.problems else StudioError("invalid recipe")
         super().__init__(
-            first.message, fix=first.fix, field=first.field, file=first.file
+            first.message, fix=first.fix, field=first.field, file=first.file,
+            row=first.row, column=first.column,
         )
 
     def __str__(self) -> str:

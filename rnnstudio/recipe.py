@@ -178,7 +178,8 @@ class Recipe(Section):
     def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
         """A copy with dotted fields replaced: ``{"train.epochs": 5}``."""
         data = self.to_dict()
-        for dotted, value in overrides.items():
+        # A new model family resets the model section, so it goes first.
+        for dotted, value in sorted(overrides.items(), key=lambda kv: kv[0] != "model.name"):
             _set_dotted(data, dotted, value)
         return recipe_from_dict(data)
 
@@ -296,7 +297,7 @@ UPGRADES: dict[int, Any] = {}
 def upgrade(data: dict) -> dict:
     """Brings a recipe dict from an older schema version to the current one."""
     version = data.get("version", SCHEMA_VERSION)
-    if not isinstance(version, int) or version < 0:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise RecipeError([StudioError(f"'version' must be a whole number; got {version!r}.", field="version",
                                        fix=f"Set version: {SCHEMA_VERSION}.")])
     if version > SCHEMA_VERSION:
@@ -389,10 +390,16 @@ def _field_info(model_cls: type[BaseModel], name: str) -> dict:
             if getattr(m, attr, None) is not None:
                 meta[key] = getattr(m, attr)
                 meta[f"exclusive_{key}"] = excl
-    args = getattr(info.annotation, "__args__", ())
-    if getattr(info.annotation, "__origin__", None) is Literal:
-        meta["choices"] = list(args)
-        meta["type"] = "choice"
+    annotation = info.annotation
+    # Unwrap Optional[...] and list[...] to find the Literal choices inside.
+    while getattr(annotation, "__origin__", None) is not Literal and getattr(annotation, "__args__", None):
+        inner = [a for a in annotation.__args__ if a is not type(None)]
+        if len(inner) != 1 or inner[0] is annotation:
+            break
+        annotation = inner[0]
+    if getattr(annotation, "__origin__", None) is Literal:
+        meta["choices"] = list(annotation.__args__)
+        meta["type"] = "choices" if isinstance(meta["default"], list) else "choice"
     return meta
 
 

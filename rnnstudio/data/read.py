@@ -118,21 +118,21 @@ _DECIMAL_POINT = re.compile(r"\s*[-+]?\d*\.\d+\s*")
 
 @dataclass(frozen=True)
 class _File:
-    """A file's content, decompressed, with what its name says about it.
+    """What is known about a file once its text is decoded.
 
     Attributes:
         name: The name used in messages.
         kind: ``"csv"``, ``"tsv"`` or ``"txt"``.
         compression: ``"gzip"``, ``"zip"``, ``"bz2"``, ``"xz"`` or None.
         size: Size in bytes as stored (compressed).
-        data: The decompressed bytes.
+        encoding: The encoding the text was decoded with.
     """
 
     name: str
     kind: str
     compression: str | None
     size: int
-    data: bytes
+    encoding: str
 
 
 def read_table(
@@ -166,9 +166,7 @@ def read_table(
     Raises:
         DataError: The file cannot be used; the message says where and how to fix it.
     """
-    file = _load(source, name, max_bytes, max_decompressed_bytes)
-    text, _ = _decode(file)
-    _require_content(text, file)
+    file, text = _open(source, name, max_bytes, max_decompressed_bytes)
     if file.kind == "txt":
         return _parse_lines(text, file.name, max_rows)
     delimiter, decimal = _detect_format(text, file.kind)
@@ -196,10 +194,7 @@ def read_text(
     Raises:
         DataError: The file is too big, binary, damaged or empty.
     """
-    file = _load(source, name, max_bytes, max_decompressed_bytes)
-    text, _ = _decode(file)
-    _require_content(text, file)
-    return text
+    return _open(source, name, max_bytes, max_decompressed_bytes)[1]
 
 
 def sniff(source: Source, *, name: str | None = None) -> dict:
@@ -215,17 +210,16 @@ def sniff(source: Source, *, name: str | None = None) -> dict:
         ``"\\t"`` when lines carry labels, else None, and decimal is None.
 
     Raises:
-        DataError: The file is too big, binary or damaged.
+        DataError: The file is too big, binary, damaged or empty.
     """
-    file = _load(source, name, MAX_FILE_BYTES, MAX_DECOMPRESSED_BYTES)
-    text, encoding = _decode(file)
+    file, text = _open(source, name, MAX_FILE_BYTES, MAX_DECOMPRESSED_BYTES)
     if file.kind == "txt":
         delimiter = "\t" if _has_labels(_nonblank_lines(text)) else None
         decimal = None
     else:
         delimiter, decimal = _detect_format(text, file.kind)
     return {
-        "encoding": encoding,
+        "encoding": file.encoding,
         "delimiter": delimiter,
         "decimal": decimal,
         "compression": file.compression,
@@ -236,8 +230,14 @@ def sniff(source: Source, *, name: str | None = None) -> dict:
 # --- Loading -----------------------------------------------------------------
 
 
-def _load(source: Source, name: str | None, max_bytes: int, max_decompressed: int) -> _File:
-    """Read the source within the size limits and decompress it."""
+def _open(
+    source: Source, name: str | None, max_bytes: int, max_decompressed: int
+) -> tuple[_File, str]:
+    """Read, decompress and decode a file within the limits; return what it is and its text.
+
+    The bytes are not returned: from here on only the text is needed, and a
+    large file should not sit in memory twice while pandas parses it.
+    """
     raw, name = _read_source(source, name, max_bytes)
     extension, compression = _split_name(name)
     data = raw
@@ -246,7 +246,15 @@ def _load(source: Source, name: str | None, max_bytes: int, max_decompressed: in
         if not extension and member:
             # "data.zip" says nothing about its content; the file inside does.
             extension = _split_name(member)[0]
-    return _File(name, _kind(extension, name), compression, len(raw), data)
+    kind = _kind(extension, name)
+    text, encoding = _decode(data, name, kind)
+    if not text or text.isspace():
+        raise DataError(
+            "is empty (0 bytes)." if not data else "is empty: it contains only blank lines.",
+            fix="Choose the file that holds your data, or check that it was saved completely.",
+            file=name,
+        )
+    return _File(name, kind, compression, len(raw), encoding), text
 
 
 def _read_source(source: Source, name: str | None, max_bytes: int) -> tuple[bytes, str]:
@@ -268,7 +276,9 @@ def _read_source(source: Source, name: str | None, max_bytes: int) -> tuple[byte
     except FileNotFoundError:
         raise DataError("file not found.", fix="Check the path and the file name.", file=shown) from None
     except IsADirectoryError:
-        raise DataError("is a folder, not a file.", fix="Choose a data file inside the folder.", file=shown) from None
+        raise DataError(
+            "is a folder, not a file.", fix="Choose a data file inside the folder.", file=shown
+        ) from None
     except PermissionError:
         raise DataError(
             "cannot be read: permission denied.",
@@ -327,15 +337,10 @@ def _decompress(raw: bytes, compression: str, name: str, cap: int) -> tuple[byte
     except _DECOMPRESSION_ERRORS:
         raise DataError(
             f"could not be decompressed: it is damaged, or it is not really {compression} data.",
-            fix=f"Compress the file again, or remove the .{_extension_of(compression)} "
-            "extension if the file is not compressed.",
+            fix=f"Compress the file again, or remove the '{PurePath(name).suffix}' extension "
+            "if the file is not compressed.",
             file=name,
         ) from None
-
-
-def _extension_of(compression: str) -> str:
-    """The file extension that stands for a compression."""
-    return next(ext for ext, kind in _COMPRESSIONS.items() if kind == compression).lstrip(".")
 
 
 def _zip_member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo:
@@ -348,7 +353,8 @@ def _zip_member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo:
         and not PurePath(info.filename).name.startswith(("._", ".DS_Store"))
     ]
     if len(members) != 1:
-        found = "no files" if not members else f"{len(members)} files ({_quote_list([m.filename for m in members])})"
+        names = _quote_list([member.filename for member in members])
+        found = f"{len(members)} files ({names})" if members else "no files"
         raise DataError(
             f"the zip archive contains {found}; it must contain exactly one data file.",
             fix="Zip only the data file, or unzip the archive and choose the file you want.",
@@ -356,7 +362,9 @@ def _zip_member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo:
         )
     if members[0].flag_bits & 0x1:
         raise DataError(
-            "the zip archive is password-protected.", fix="Zip the file again without a password.", file=name
+            "the zip archive is password-protected.",
+            fix="Zip the file again without a password.",
+            file=name,
         )
     return members[0]
 
@@ -367,7 +375,8 @@ def _read_capped(stream: io.BufferedIOBase, cap: int, name: str) -> bytes:
     if len(data) > cap:
         raise DataError(
             f"decompresses to more than {_human_size(cap)}, the limit for compressed files.",
-            fix="Split the data into smaller files or sample it, or pass a larger max_decompressed_bytes.",
+            fix="Split the data into smaller files or sample it, "
+            "or pass a larger max_decompressed_bytes.",
             file=name,
         )
     return data
@@ -376,24 +385,24 @@ def _read_capped(stream: io.BufferedIOBase, cap: int, name: str) -> bytes:
 # --- Decoding ----------------------------------------------------------------
 
 
-def _decode(file: _File) -> tuple[str, str]:
+def _decode(data: bytes, name: str, kind: str) -> tuple[str, str]:
     """Decode a file's bytes to text with ``\\n`` line endings; return the text and the encoding used."""
-    _reject_signature(file)
-    unicode = _detect_unicode(file.data)
+    _reject_signature(data, name, kind)
+    unicode = _detect_unicode(data)
     if unicode:
         codec, encoding, skip = unicode
         try:
-            text = file.data[skip:].decode(codec)
+            text = data[skip:].decode(codec)
         except UnicodeDecodeError as exc:
             raise DataError(
                 f"looks like {encoding} text, but byte {exc.start + skip:,} is not valid {encoding}.",
                 fix="Save the file again as UTF-8 text.",
-                file=file.name,
+                file=name,
             ) from None
     else:
-        _reject_nul(file)
-        text, encoding = _decode_8bit(file.data, file.name)
-    _reject_control_characters(text, file)
+        _reject_nul(data, name, kind)
+        text, encoding = _decode_8bit(data, name)
+    _reject_control_characters(text, name, kind)
     # A second BOM survives when a tool added one to a file that had one.
     text = text.removeprefix("\ufeff")
     if "\r" in text:  # Windows (CRLF) and old Mac (CR) line endings
@@ -401,16 +410,16 @@ def _decode(file: _File) -> tuple[str, str]:
     return text, encoding
 
 
-def _reject_signature(file: _File) -> None:
+def _reject_signature(data: bytes, name: str, kind: str) -> None:
     """Refuse images, programs, documents and archives by their first bytes."""
     for signature, what in _SIGNATURES:
-        if file.data.startswith(signature):
+        if data.startswith(signature):
             raise DataError(
-                f"this looks like {what}, not a {_kind_label(file.kind)}.",
+                f"this looks like {what}, not a {_kind_label(kind)}.",
                 fix="Choose the file that holds your data as text: export spreadsheets as CSV "
                 "(File > Save As > CSV UTF-8), and name compressed files after their "
                 "compression, for example data.csv.gz.",
-                file=file.name,
+                file=name,
             )
 
 
@@ -419,27 +428,28 @@ def _detect_unicode(data: bytes) -> tuple[str, str, int] | None:
     for bom, codec, encoding in _BOMS:
         if data.startswith(bom):
             return codec, encoding, len(bom)
-    # Mostly-ASCII UTF-16 has a NUL in every other byte: odd bytes for LE, even for BE.
+    # UTF-16 text with some ASCII in it has NULs in every other byte (odd bytes
+    # for LE, even for BE); binary data has them anywhere, or too few to tell.
     sample = data[:_UTF16_SAMPLE_BYTES]
-    half = len(sample) // 2
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
-    if half and odd * 4 >= half and even * 20 < odd:
+    enough = max(2, 0.3 * (len(sample) // 2))
+    if odd >= enough and even * 20 < odd:
         return "utf-16-le", "utf-16-le", 0
-    if half and even * 4 >= half and odd * 20 < even:
+    if even >= enough and odd * 20 < even:
         return "utf-16-be", "utf-16-be", 0
     return None
 
 
-def _reject_nul(file: _File) -> None:
+def _reject_nul(data: bytes, name: str, kind: str) -> None:
     """Refuse NUL bytes, which text outside UTF-16/32 never contains."""
-    position = file.data.find(b"\x00")
+    position = data.find(b"\x00")
     if position >= 0:
-        line = _line_at(file.data, position)
+        line = _line_at(data, position)
         raise DataError(
             f"contains NUL bytes (the first on line {line}), so it looks like a binary file, "
-            f"not a {_kind_label(file.kind)}.",
+            f"not a {_kind_label(kind)}.",
             fix="Export the data as text (CSV UTF-8) and choose that file.",
-            file=file.name,
+            file=name,
             row=line,
         )
 
@@ -454,7 +464,8 @@ def _decode_8bit(data: bytes, name: str) -> tuple[str, str]:
             line = _line_at(data, exc.start)
             raise DataError(
                 f"is UTF-8 text except on line {line}, which has bytes that are not valid UTF-8.",
-                fix="Save the file again as UTF-8; it probably joins parts saved with different encodings.",
+                fix="Save the file again as UTF-8; it probably joins parts saved with "
+                "different encodings.",
                 file=name,
                 row=line,
             ) from None
@@ -499,24 +510,16 @@ def _guess_non_latin_encoding(data: bytes) -> str | None:
     return codec if codec in _NON_LATIN_ENCODINGS else None
 
 
-def _reject_control_characters(text: str, file: _File) -> None:
+def _reject_control_characters(text: str, name: str, kind: str) -> None:
     """Refuse text whose start is full of control characters: binary data that happened to decode."""
     sample = text[:_SAMPLE_CHARS]
     count = len(_CONTROL.findall(sample))
     if count > 1 and count * 100 > len(sample):
         raise DataError(
-            f"contains many control characters, so it looks like a binary file, not a {_kind_label(file.kind)}.",
+            "contains many control characters, so it looks like a binary file, "
+            f"not a {_kind_label(kind)}.",
             fix="Export the data as text (CSV UTF-8) and choose that file.",
-            file=file.name,
-        )
-
-
-def _require_content(text: str, file: _File) -> None:
-    """Refuse a file with nothing but whitespace."""
-    if not text or text.isspace():
-        what = "is empty (0 bytes)." if not file.data else "is empty: it contains only blank lines."
-        raise DataError(
-            what, fix="Choose the file that holds your data, or check that it was saved completely.", file=file.name
+            file=name,
         )
 
 
@@ -527,8 +530,9 @@ def _detect_format(text: str, kind: str) -> tuple[str, str]:
     """Return the delimiter and decimal mark of a CSV or TSV text."""
     sample = _sample(text)
     delimiter = "\t" if kind == "tsv" else _detect_delimiter(sample)
-    decimal = "," if delimiter == ";" and _uses_decimal_comma(_sample_records(sample, delimiter)) else "."
-    return delimiter, decimal
+    if delimiter == ";" and _uses_decimal_comma(_sample_records(sample, delimiter)):
+        return delimiter, ","
+    return delimiter, "."
 
 
 def _sample(text: str) -> str:
@@ -595,9 +599,8 @@ def _parse_table(
             row=header_line,
         )
     try:
-        # Bytes, not io.StringIO, which would hold 4 bytes per character.
         frame = pd.read_csv(
-            io.BytesIO(text.encode("utf-8")),
+            _Utf8Stream(text),
             encoding="utf-8",
             sep=delimiter,
             decimal=decimal,
@@ -608,7 +611,9 @@ def _parse_table(
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise DataError(
-            f"could not be read as a table ({exc}).", fix="Check the quotes and delimiters in the file.", file=name
+            f"could not be read as a table ({exc}).",
+            fix="Check the quotes and delimiters in the file.",
+            file=name,
         ) from None
     if frame.shape != (rows, len(header)):
         # csv and pandas disagree only on odd quoting; refuse rather than guess.
@@ -666,19 +671,45 @@ def _check_rows(
     except csv.Error as exc:
         raise _quoting_error(exc, name, end + 1) from None
     if header is None:  # only quoted empty values
-        raise DataError("is empty: it contains no values.", fix="Choose the file that holds your data.", file=name)
+        raise DataError(
+            "is empty: it contains no values.", fix="Choose the file that holds your data.", file=name
+        )
     if mismatch_count:
         raise _width_error(name, delimiter, width, header_line, mismatches, mismatch_count)
     return header, header_line, rows
 
 
+class _Utf8Stream(io.RawIOBase):
+    """A binary stream of a str's UTF-8 bytes, encoded a chunk at a time.
+
+    pandas' C parser reads bytes. Encoding the whole text at once would hold a
+    second copy of a large file, and pandas' own wrapper for text streams
+    copies more and more bytes per read when characters take several bytes.
+    """
+
+    def __init__(self, text: str):
+        self._chunks = (chunk.encode("utf-8") for chunk in _line_chunks(text))
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._pending:
+            self._pending = memoryview(next(self._chunks, b""))
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
 def _is_blank(record: list[str]) -> bool:
-    """Whether a record is a line pandas skips: empty or only spaces (but not a quoted "")."""
-    return not record or (len(record) == 1 and record[0] != "" and not record[0].strip())
+    """Whether a record is a line pandas skips: empty, or only spaces and tabs (not a quoted "")."""
+    return not record or (len(record) == 1 and record[0] != "" and not record[0].strip(" \t"))
 
 
 def _iter_lines(text: str) -> Iterator[str]:
-    """Iterate over the lines of a text, each with its ``\n``, at C speed.
+    """Iterate over the lines of a text, each with its ``\\n``, at C speed.
 
     io.StringIO splits lines in C but stores 4 bytes per character, so it gets
     the text in chunks of whole lines rather than all at once.
@@ -700,7 +731,8 @@ def _quoting_error(exc: csv.Error, name: str, line: int) -> DataError:
     """Explain a csv module error about the record starting on ``line``."""
     reason = str(exc)
     if "field larger than field limit" in reason:
-        message = f"a value starting on line {line} is longer than {csv.field_size_limit():,} characters."
+        limit = csv.field_size_limit()
+        message = f"a value starting on line {line} is longer than {limit:,} characters."
         fix = (
             'This usually means a double quote (") on that line is never closed, so the rest of the '
             "file reads as one value: close or remove that quote. Texts really that long must be "
@@ -719,7 +751,12 @@ def _quoting_error(exc: csv.Error, name: str, line: int) -> DataError:
 
 
 def _width_error(
-    name: str, delimiter: str, width: int, header_line: int, mismatches: list[tuple[int, int]], count: int
+    name: str,
+    delimiter: str,
+    width: int,
+    header_line: int,
+    mismatches: list[tuple[int, int]],
+    count: int,
 ) -> DataError:
     """Explain rows whose number of fields differs from the header's."""
     listed = ", ".join(f"line {line} has {_plural(found, 'field')}" for line, found in mismatches)
@@ -729,9 +766,14 @@ def _width_error(
     fixes = []
     if any(found > width for _, found in mismatches):
         mark = _DELIMITER_NAMES[delimiter]
-        fixes.append(f"put double quotes around values that contain a {mark}, or remove the extra {mark}s")
+        fixes.append(
+            f"put double quotes around values that contain a {mark}, or remove the extra {mark}s"
+        )
     if any(found < width for _, found in mismatches):
-        fixes.append("fill in the missing values (two delimiters in a row leave a value empty) or delete those lines")
+        fixes.append(
+            "fill in the missing values (two delimiters in a row leave a value empty) "
+            "or delete those lines"
+        )
     fix = "; ".join(fixes)
     return DataError(
         f"{rows} have the {_plural(width, 'field')} of the header on line {header_line}: {listed}.",
@@ -747,7 +789,9 @@ def _clean_column_names(names: list[str]) -> list[str]:
     Empty names become ``column_N`` (1-based position); repeats become
     ``name_2``, ``name_3``..., skipping names already in use.
     """
-    cleaned = [_NAME_EDGES.sub("", name) or f"column_{position}" for position, name in enumerate(names, 1)]
+    cleaned = [
+        _NAME_EDGES.sub("", name) or f"column_{position}" for position, name in enumerate(names, 1)
+    ]
     taken, seen, unique = set(cleaned), set(), []
     for name in cleaned:
         if name in seen:

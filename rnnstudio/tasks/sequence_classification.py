@@ -194,7 +194,8 @@ class SequenceClassification(Task):
         if lengths.min() != lengths.max():
             report["warnings"].append(f"series lengths vary ({lengths.min()}–{lengths.max()} steps); shorter ones are padded and masked.")
         return Prepared(train=train, val=val, test=test, pipeline=probe,
-                        input_spec=InputSpec("numeric", probe.max_length, len(features)), n_outputs=len(classes),
+                        input_spec=InputSpec("numeric", probe.max_length, 1 if layout == "wide" else len(features),
+                                                     masked=bool(lengths.min() != lengths.max())), n_outputs=len(classes),
                         report=report, sample_weight=cls.class_weights(train.y, len(classes), recipe.train.class_weights))
 
     def split_for(self, pipeline, frame, *, file):

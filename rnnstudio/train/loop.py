@@ -253,7 +253,8 @@ class Trainer:
         return state
 
     def current_lr(self) -> float:
-        return float(self.optimizer.learning_rate)
+        # np.asarray reads plain and mirrored variables alike (float() refuses MirroredVariable).
+        return float(np.asarray(tf.convert_to_tensor(self.optimizer.learning_rate)))
 
     def _plateau(self, state: LoopState, improved: bool) -> None:
         # Reduce-on-plateau after half the early-stopping patience without improvement.

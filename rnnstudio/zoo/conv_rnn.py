@@ -11,7 +11,7 @@ from rnnstudio.zoo.rnn import RecurrentFields
 
 
 class ConvRNNSpec(RecurrentFields):
-    name: Literal["conv_rnn"] = "conv_rnn"
+    name: Literal["conv_rnn"] = Field("conv_rnn", description="Architecture family from the model zoo.")
     arrangement: Literal["parallel", "stacked"] = Field(
         "parallel", description="parallel: a convolutional branch beside the recurrent one (LSTM-FCN); stacked: convolutions feed the recurrent layers."
     )
@@ -53,7 +53,7 @@ def build_conv_rnn(spec: ConvRNNSpec, *, input_spec: InputSpec, n_outputs: int, 
     for i, (filters, kernel) in enumerate(zip(spec.filters, spec.kernel_sizes), start=1):
         conv = keras.layers.Conv1D(filters, kernel, padding="same", kernel_initializer="he_uniform",
                                    kernel_regularizer=blocks.regularizer(spec), name=f"conv_{i}")(conv)
-        conv = keras.layers.BatchNormalization(name=f"conv_{i}_norm")(conv)
+        conv = keras.layers.BatchNormalization(momentum=0.9, name=f"conv_{i}_norm")(conv)  # 0.9: usable statistics after tens of steps on small data sets
         conv = keras.layers.Activation("relu", name=f"conv_{i}_relu")(conv)
     if spec.arrangement == "parallel":
         recurrent = blocks.recurrent_stack(masked, spec, keep_sequences=False)

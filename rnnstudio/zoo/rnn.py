@@ -28,7 +28,7 @@ class RecurrentFields(ModelSpec):
 
 
 class RNNSpec(RecurrentFields):
-    name: Literal["rnn"] = "rnn"
+    name: Literal["rnn"] = Field("rnn", description="Architecture family from the model zoo.")
     pooling: Literal["last", "mean", "max", "max_mean", "attention_additive", "attention_dot"] = Field(
         "last", description="How the sequence of hidden states becomes one vector: last state, mean, max, both, or attention (additive/dot)."
     )

@@ -10,7 +10,7 @@ from rnnstudio.zoo.registry import InputSpec, ModelSpec, register_model
 
 
 class TransformerSpec(ModelSpec):
-    name: Literal["transformer"] = "transformer"
+    name: Literal["transformer"] = Field("transformer", description="Architecture family from the model zoo.")
     d_model: int = Field(64, ge=4, le=4096, description="Width of every token/step representation.")
     heads: int = Field(4, ge=1, le=64, description="Attention heads per block.")
     blocks: int = Field(2, ge=1, le=24, description="Encoder blocks (self-attention + feed-forward).")
