@@ -275,6 +275,9 @@ def check(recipe: Recipe) -> list[StudioError]:
         if aug.name not in allowed:
             problems.append(StudioError(f"augmentation '{aug.name}' does not apply to {task}.",
                                         fix=f"Use one of: {', '.join(allowed)}.", field=f"preprocess.augment.{i}.name"))
+    if recipe.train.precision != "float32":
+        problems.append(StudioError(f"precision '{recipe.train.precision}' is not supported by this version's training loop.",
+                                    fix="Use train.precision=float32.", field="train.precision"))
     entry = get_model(recipe.model.name)
     kind = "tokens" if task == "text-classification" else "numeric"
     if task and kind not in entry.inputs:

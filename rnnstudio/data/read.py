@@ -61,12 +61,11 @@ _DECOMPRESSION_ERRORS = (
 _DELIMITERS = (",", "\t", ";", "|")
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 
-_BOMS = (  # (BOM, codec, reported name); UTF-32 first, its LE BOM starts like UTF-16's
-    (codecs.BOM_UTF32_LE, "utf-32-le", "utf-32-le"),
-    (codecs.BOM_UTF32_BE, "utf-32-be", "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8", "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16-be"),
+_WIDE_BOMS = (  # UTF-32 first: its LE byte order mark starts like UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 
 _SIGNATURES = (
@@ -388,11 +387,11 @@ def _read_capped(stream: io.BufferedIOBase, cap: int, name: str) -> bytes:
 def _decode(data: bytes, name: str, kind: str) -> tuple[str, str]:
     """Decode a file's bytes to text with ``\\n`` line endings; return the text and the encoding used."""
     _reject_signature(data, name, kind)
-    unicode = _detect_unicode(data)
-    if unicode:
-        codec, encoding, skip = unicode
+    wide = _detect_wide_encoding(data)
+    if wide:
+        encoding, skip = wide
         try:
-            text = data[skip:].decode(codec)
+            text = data[skip:].decode(encoding)
         except UnicodeDecodeError as exc:
             raise DataError(
                 f"looks like {encoding} text, but byte {exc.start + skip:,} is not valid {encoding}.",
@@ -423,25 +422,25 @@ def _reject_signature(data: bytes, name: str, kind: str) -> None:
             )
 
 
-def _detect_unicode(data: bytes) -> tuple[str, str, int] | None:
-    """Return (codec, reported name, BOM length) for text with a BOM or BOM-less UTF-16, else None."""
-    for bom, codec, encoding in _BOMS:
+def _detect_wide_encoding(data: bytes) -> tuple[str, int] | None:
+    """Return (encoding, BOM length) for UTF-16 or UTF-32 text, else None."""
+    for bom, encoding in _WIDE_BOMS:
         if data.startswith(bom):
-            return codec, encoding, len(bom)
+            return encoding, len(bom)
     # UTF-16 text with some ASCII in it has NULs in every other byte (odd bytes
     # for LE, even for BE); binary data has them anywhere, or too few to tell.
     sample = data[:_UTF16_SAMPLE_BYTES]
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
     enough = max(2, 0.3 * (len(sample) // 2))
     if odd >= enough and even * 20 < odd:
-        return "utf-16-le", "utf-16-le", 0
+        return "utf-16-le", 0
     if even >= enough and odd * 20 < even:
-        return "utf-16-be", "utf-16-be", 0
+        return "utf-16-be", 0
     return None
 
 
 def _reject_nul(data: bytes, name: str, kind: str) -> None:
-    """Refuse NUL bytes, which text outside UTF-16/32 never contains."""
+    """Refuse NUL bytes, which text in an 8-bit encoding never contains."""
     position = data.find(b"\x00")
     if position >= 0:
         line = _line_at(data, position)
@@ -455,13 +454,14 @@ def _reject_nul(data: bytes, name: str, kind: str) -> None:
 
 
 def _decode_8bit(data: bytes, name: str) -> tuple[str, str]:
-    """Decode text without a BOM: UTF-8, else a legacy code page, never UTF-8 read as cp1252."""
+    """Decode UTF-8 (with or without BOM), else a legacy code page, never UTF-8 read as cp1252."""
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        return data.decode("utf-8"), "utf-8"
+        return data[bom:].decode("utf-8"), "utf-8-sig" if bom else "utf-8"
     except UnicodeDecodeError as exc:
-        if _mostly_utf8(data):
+        if bom or _mostly_utf8(data):
             # Decoding it all as cp1252 would turn every accent into mojibake ("cafÃ©").
-            line = _line_at(data, exc.start)
+            line = _line_at(data, exc.start + bom)
             raise DataError(
                 f"is UTF-8 text except on line {line}, which has bytes that are not valid UTF-8.",
                 fix="Save the file again as UTF-8; it probably joins parts saved with "

@@ -467,6 +467,8 @@ def test_sniff_report():
 # -- properties ----------------------------------------------------------------
 
 
+# A ParserWarning would mean pandas read the rows differently from the checks before it.
+@pytest.mark.filterwarnings("error::pandas.errors.ParserWarning")
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000))
 def test_any_bytes_give_a_frame_or_a_data_error(data: bytes):
@@ -485,6 +487,7 @@ _CELLS = st.one_of(
 )
 
 
+@pytest.mark.filterwarnings("error::pandas.errors.ParserWarning")
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=st.lists(st.lists(_CELLS, min_size=1, max_size=5), min_size=1, max_size=12),
