@@ -226,7 +226,7 @@ def sniff(source: Source, *, name: str | None = None) -> dict:
     }
 
 
-# --- Loading -----------------------------------------------------------------
+# --- Loading ------------------------------------------------------------------
 
 
 def _open(
@@ -381,31 +381,20 @@ def _read_capped(stream: io.BufferedIOBase, cap: int, name: str) -> bytes:
     return data
 
 
-# --- Decoding ----------------------------------------------------------------
+# --- Decoding -----------------------------------------------------------------
 
 
 def _decode(data: bytes, name: str, kind: str) -> tuple[str, str]:
     """Decode a file's bytes to text with ``\\n`` line endings; return the text and the encoding used."""
     _reject_signature(data, name, kind)
     wide = _detect_wide_encoding(data)
-    if wide:
-        encoding, skip = wide
-        try:
-            text = data[skip:].decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"looks like {encoding} text, but byte {exc.start + skip:,} is not valid {encoding}.",
-                fix="Save the file again as UTF-8 text.",
-                file=name,
-            ) from None
-    else:
-        _reject_nul(data, name, kind)
-        text, encoding = _decode_8bit(data, name)
+    text, encoding = _decode_wide(data, name, *wide) if wide else _decode_8bit(data, name)
     _reject_control_characters(text, name, kind)
     # A second BOM survives when a tool added one to a file that had one.
     text = text.removeprefix("\ufeff")
     if "\r" in text:  # Windows (CRLF) and old Mac (CR) line endings
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    _reject_nul(text, name, kind)
     return text, encoding
 
 
@@ -439,18 +428,16 @@ def _detect_wide_encoding(data: bytes) -> tuple[str, int] | None:
     return None
 
 
-def _reject_nul(data: bytes, name: str, kind: str) -> None:
-    """Refuse NUL bytes, which text in an 8-bit encoding never contains."""
-    position = data.find(b"\x00")
-    if position >= 0:
-        line = _line_at(data, position)
+def _decode_wide(data: bytes, name: str, encoding: str, skip: int) -> tuple[str, str]:
+    """Decode UTF-16 or UTF-32 text after its ``skip``-byte BOM."""
+    try:
+        return data[skip:].decode(encoding), encoding
+    except UnicodeDecodeError as exc:
         raise DataError(
-            f"contains NUL bytes (the first on line {line}), so it looks like a binary file, "
-            f"not a {_kind_label(kind)}.",
-            fix="Export the data as text (CSV UTF-8) and choose that file.",
+            f"looks like {encoding} text, but byte {exc.start + skip:,} is not valid {encoding}.",
+            fix="Save the file again as UTF-8 text.",
             file=name,
-            row=line,
-        )
+        ) from None
 
 
 def _decode_8bit(data: bytes, name: str) -> tuple[str, str]:
@@ -473,7 +460,7 @@ def _decode_8bit(data: bytes, name: str) -> tuple[str, str]:
         if encoding:
             try:
                 return data.decode(encoding), encoding
-            except (UnicodeDecodeError, LookupError):
+            except UnicodeDecodeError:
                 continue
     return data.decode("latin-1"), "latin-1"  # decodes any bytes
 
@@ -523,7 +510,21 @@ def _reject_control_characters(text: str, name: str, kind: str) -> None:
         )
 
 
-# --- Tables --------------------------------------------------------------------
+def _reject_nul(text: str, name: str, kind: str) -> None:
+    """Refuse NUL characters, which text never contains but binary files do."""
+    position = text.find("\x00")
+    if position >= 0:
+        line = text.count("\n", 0, position) + 1
+        raise DataError(
+            f"contains NUL characters (the first on line {line}), so it looks like a binary "
+            f"file, not a {_kind_label(kind)}.",
+            fix="Export the data as text (CSV UTF-8) and choose that file.",
+            file=name,
+            row=line,
+        )
+
+
+# --- Tables -------------------------------------------------------------------
 
 
 def _detect_format(text: str, kind: str) -> tuple[str, str]:
@@ -805,7 +806,7 @@ def _clean_column_names(names: list[str]) -> list[str]:
     return unique
 
 
-# --- Text files ------------------------------------------------------------------
+# --- Text files ---------------------------------------------------------------
 
 
 def _parse_lines(text: str, name: str, max_rows: int) -> pd.DataFrame:
@@ -848,7 +849,7 @@ def _has_labels(lines: list[tuple[int, str]]) -> bool:
     return sum("\t" in line for _, line in lines) * 2 > len(lines)
 
 
-# --- Messages ----------------------------------------------------------------------
+# --- Messages -----------------------------------------------------------------
 
 
 def _too_many_rows(name: str, max_rows: int) -> DataError:
