@@ -148,6 +148,29 @@ def cmd_resume(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    """Validates the data for the recipe and prints the report, without training."""
+    from rnnstudio.train.runner import prepare
+
+    recipe = recipe_from_args(args)
+    prepared, _ = prepare(recipe)
+    report = prepared.report
+    if args.json:
+        from rnnstudio.runs.files import json_dumps
+
+        print(json_dumps(report))
+        return 0
+    print(f"{report['file']}: {report['rows']} rows; roles {report.get('roles')}")
+    _print_table("Columns", [(c["name"], c["type"], c["missing"]) for c in report["columns"][:40]], ("column", "type", "missing"))
+    for key in ("class_balance", "lengths", "max_length", "coverage", "season", "log_transform", "differencing",
+                "lookback", "splits"):
+        if key in report:
+            print(f"{key}: {report[key]}")
+    for warning in report.get("warnings", []):
+        print(f"warning: {warning}")
+    return 0
+
+
 def cmd_init(args) -> int:
     from rnnstudio.recipe import to_yaml
 
@@ -266,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="print a fully defaulted, commented recipe to edit")
     _data_flags(init)
     init.set_defaults(func=cmd_init)
+
+    check = sub.add_parser("check", help="validate a data file for a task and print the report, without training")
+    _data_flags(check)
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=cmd_check)
 
     resume = sub.add_parser("resume", help="continue a stopped or interrupted run from its last checkpoint")
     resume.add_argument("run")

@@ -84,3 +84,11 @@ def test_samples_are_listed(studio_home):
     out = cli("samples", "--json", home=studio_home)
     names = {s["name"] for s in json.loads(out.stdout)}
     assert {"airline", "reviews", "shapes", "gestures", "sine"} <= names
+
+
+def test_check_reports_the_data_without_training(studio_home):
+    out = cli("check", "--data", "sample:airline", "--json", home=studio_home)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["rows"] == 144 and report["season"] == 12 and report["roles"]["time"] == "month"
+    assert not (studio_home / "runs").exists() or not any((studio_home / "runs").iterdir())
