@@ -24,32 +24,24 @@ def _quiet_tensorflow() -> None:
 # ------------------------------------------------------------------ recipes
 
 
-def recipe_from_args(args) -> "Recipe":  # noqa: F821
+def recipe_from_args(args):
     """The Recipe the flags describe: --recipe file, then --data/--task/--target, then --set."""
     from rnnstudio.data.load import sample_defaults
-    from rnnstudio.recipe import parse_override, recipe_from_dict, upgrade
-    import yaml
+    from rnnstudio.recipe import _set_dotted, load_recipe, parse_override, recipe_from_dict
 
-    data: dict[str, Any] = {}
-    if args.recipe:
-        from rnnstudio.recipe import load_recipe
-
-        data = load_recipe(args.recipe).to_dict()
-    data.setdefault("data", {})
+    data: dict[str, Any] = load_recipe(args.recipe).to_dict() if args.recipe else {}
+    section = data.setdefault("data", {})
     flags = {"source": args.data, "test_source": getattr(args, "test_data", None), "task": args.task, "target": args.target}
-    data["data"].update({k: v for k, v in flags.items() if v is not None})
-    for key, value in sample_defaults(data["data"].get("source")).items():
-        data["data"].setdefault(key, value) if data["data"].get(key) is None else None
-    if data["data"].get("task") is None and not args.recipe:
-        data["data"].pop("task", None)
-    from rnnstudio.recipe import _set_dotted
-
-    for text in args.set or []:
-        key, value = parse_override(text)
-        _set_dotted(data, key, value)
-    if args.recipe and any(k.startswith("data.task") for k in (s.split("=")[0] for s in args.set or [])):
+    section.update({k: v for k, v in flags.items() if v is not None})
+    for key, value in sample_defaults(section.get("source")).items():
+        if section.get(key) is None:
+            section[key] = value
+    overrides = [parse_override(text) for text in args.set or []]
+    if args.recipe and (args.task or any(key == "data.task" for key, _ in overrides)):
         data.pop("model", None)  # a new task starts from its own default model
-    recipe = recipe_from_dict(upgrade(data))
+    for key, value in overrides:
+        _set_dotted(data, key, value)
+    recipe = recipe_from_dict(data)
     _require_task_and_target(recipe)
     return recipe
 

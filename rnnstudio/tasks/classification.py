@@ -28,6 +28,17 @@ def label_strings(values: pd.Series) -> pd.Series:
     return values.map(text)
 
 
+def encode_labels(labels: pd.Series, classes: list[str], *, file: str, column: str) -> np.ndarray:
+    """Class indices of ``labels``; a label unseen in training is an error naming it."""
+    labels = label_strings(labels)
+    index = {c: i for i, c in enumerate(classes)}
+    unseen = sorted(set(labels) - set(index))
+    if unseen:
+        raise DataError(f"label(s) {', '.join(map(repr, unseen[:5]))} were not seen in training.", file=file,
+                        column=column, fix=f"The model knows: {', '.join(classes)}.")
+    return labels.map(index).to_numpy(dtype="int32")
+
+
 def fit_classes(labels: pd.Series, *, file: str, column: str) -> list[str]:
     """The sorted class names; needs at least two classes with two examples each."""
     counts = labels.value_counts()

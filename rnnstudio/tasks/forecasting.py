@@ -12,7 +12,7 @@ import pandas as pd
 
 from rnnstudio.errors import DataError
 from rnnstudio.preprocess.augment import augment_series
-from rnnstudio.preprocess.series import Scaler, detect_season, make_windows, needs_differencing, needs_log
+from rnnstudio.preprocess.series import Scaler, detect_season, needs_differencing, needs_log
 from rnnstudio.tasks.base import (Prepared, Split, Task, frame_overview, numeric_column, register_task,
                                   require_column)
 from rnnstudio.zoo.registry import InputSpec

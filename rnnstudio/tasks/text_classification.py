@@ -49,13 +49,7 @@ class TextPipeline:
                              truncating=self.encoder.truncating, dtype="int32")
 
     def transform_y(self, frame: pd.DataFrame, *, file: str = "data") -> np.ndarray:
-        labels = cls.label_strings(frame[self.target])
-        index = {c: i for i, c in enumerate(self.classes)}
-        unseen = sorted(set(labels) - set(index))
-        if unseen:
-            raise DataError(f"label(s) {', '.join(map(repr, unseen[:5]))} were not seen in training.", file=file,
-                            column=self.target, fix=f"The model knows: {', '.join(self.classes)}.")
-        return labels.map(index).to_numpy(dtype="int32")
+        return cls.encode_labels(frame[self.target], self.classes, file=file, column=self.target)
 
     def decode(self, proba: np.ndarray) -> list[str]:
         return [self.classes[i] for i in proba.argmax(axis=1)]
