@@ -150,10 +150,11 @@ class Trainer:
         def train_step(x, y, w):
             loss, metric, count, layer_norms, global_norm = strategy.run(replica_step, args=(x, y, w))
             sum_ = tf.distribute.ReduceOp.SUM
-            return (strategy.reduce(sum_, loss, axis=None), strategy.reduce(sum_, metric, axis=None),
-                    strategy.reduce(sum_, count, axis=None),
-                    strategy.experimental_local_results(layer_norms)[0],
-                    strategy.experimental_local_results(global_norm)[0])
+            # One small vector per step: a single host transfer instead of one per number.
+            scalars = tf.stack([strategy.reduce(sum_, loss, axis=None), strategy.reduce(sum_, metric, axis=None),
+                                strategy.reduce(sum_, count, axis=None),
+                                strategy.experimental_local_results(global_norm)[0]])
+            return scalars, strategy.experimental_local_results(layer_norms)[0]
 
         return train_step
 
@@ -199,12 +200,12 @@ class Trainer:
             started = time.perf_counter()
             totals = np.zeros(3)
             for batch_index, (x, y, w) in enumerate(dataset, start=1):
-                loss, metric, count, layer_norms, global_norm = train_step(x, y, w)
-                loss = float(loss)
+                scalars, layer_norms = train_step(x, y, w)
+                loss, metric, count, global_norm = scalars.numpy().tolist()
                 state.step += 1
-                if not math.isfinite(loss) or not math.isfinite(float(global_norm)):
+                if not (math.isfinite(loss) and math.isfinite(global_norm)):
                     self._diverged(state, epoch, loss, layer_norms.numpy())
-                totals += (loss * float(count), float(metric), float(count))
+                totals += (loss * count, metric, count)
                 if state.step % spec.log_every_steps == 0 or batch_index == steps_per_epoch:
                     self._emit("on_step_end", state.step, {
                         "epoch": epoch, "batch": batch_index, "loss": loss, "learning_rate": self.current_lr(),
