@@ -6,7 +6,7 @@ norms every 10 steps, clipping, and the run registry logger; plain Keras runs
 ``model.fit(verbose=0)``. Rounds alternate in one process; medians are
 compared, because single runs on a shared CPU vary by ±30 %.
 
-    python bench/train_overhead.py [--rounds 5] [--samples 8192]
+    python bench/train_overhead.py [--rounds 9] [--samples 8192]
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class Counter(TrainingCallback):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--samples", type=int, default=8192)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -82,14 +82,22 @@ def main() -> None:
                       callbacks=[RegistryLogger(registry, run.run_id, run.folder), counter])
     trainer.fit(Split(x[:BATCH * 2], y[:BATCH * 2]))  # trace once
 
-    studio_rates, plain_rates = [], []
-    for round_ in range(args.rounds):
+    def time_plain():
         t0 = time.perf_counter()
         plain.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=True)
-        plain_rates.append(args.samples / (time.perf_counter() - t0))
+        return args.samples / (time.perf_counter() - t0)
+
+    def time_studio():
         t0 = time.perf_counter()
         trainer.fit(Split(x, y))
-        studio_rates.append(args.samples / (time.perf_counter() - t0))
+        return args.samples / (time.perf_counter() - t0)
+
+    studio_rates, plain_rates = [], []
+    for round_ in range(args.rounds):
+        # Alternate which side goes first so drift in machine load falls on both alike.
+        order = [(plain_rates, time_plain), (studio_rates, time_studio)]
+        for rates, timed in order if round_ % 2 == 0 else order[::-1]:
+            rates.append(timed())
         print(f"round {round_ + 1}: plain {plain_rates[-1]:,.0f} samples/s, studio {studio_rates[-1]:,.0f} samples/s")
     plain_median, studio_median = float(np.median(plain_rates)), float(np.median(studio_rates))
     print(f"plain model.fit : {plain_median:,.0f} samples/s (median of {args.rounds})")

@@ -112,6 +112,12 @@ class Trainer:
         return self.strategy.experimental_distribute_dataset(ds)
 
     # ------------------------------------------------------------ the step
+    def _train_step(self):
+        # Traced once per Trainer: a resumed or repeated fit must not pay for tracing again.
+        if not hasattr(self, "_compiled_step"):
+            self._compiled_step = self._build_step()
+        return self._compiled_step
+
     def _build_step(self):
         model, optimizer, strategy = self.model, self.optimizer, self.strategy
         n_layers = len(self.layer_names)
@@ -189,7 +195,7 @@ class Trainer:
         spec = self.spec
         state = state or LoopState()
         steps_per_epoch = max(math.ceil(len(train.x) / spec.batch_size), 1)
-        train_step = self._build_step()
+        train_step = self._train_step()
         self._emit("on_train_begin", {"epochs": spec.epochs, "steps_per_epoch": steps_per_epoch,
                                       "initial_epoch": state.epoch, "layers": self.layer_names,
                                       "train_examples": len(train.x), "val_examples": 0 if val is None else len(val.x)})
