@@ -116,6 +116,13 @@ def cmd_train(args) -> int:
     from rnnstudio.tasks.base import get_task
 
     recipe = recipe_from_args(args)
+    if args.background:
+        from rnnstudio.runs.jobs import submit
+
+        run = submit(recipe, name=args.name)
+        print(json.dumps({"run_id": run.run_id, "status": run.status, "folder": str(run.folder)}) if args.json else
+              f"run {run.run_id} queued in a background worker; follow it with `python -m rnnstudio runs show {run.run_id}`")
+        return 0
     callbacks = [] if args.json or args.quiet else [ProgressBar(get_task(recipe.data.task).monitor_metric)]
     result = train(recipe, callbacks=callbacks, name=args.name)
     if args.json:
@@ -137,6 +144,29 @@ def cmd_resume(args) -> int:
     callbacks = [] if args.json else [ProgressBar(task.monitor_metric)]
     result = resume(args.run, registry=registry, callbacks=callbacks)
     print(json.dumps(result.to_json())) if args.json else _print_result(result)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    """Body of a queued run's worker process (started by the app or `runs start`)."""
+    from rnnstudio.runs.jobs import run_worker
+
+    return run_worker(args.run)
+
+
+def cmd_queue(args) -> int:
+    """`runs start|stop RUN`: queue a run in a background worker, or stop it gracefully."""
+    from rnnstudio.runs import RunRegistry
+    from rnnstudio.runs.jobs import request_stop, start
+
+    registry = RunRegistry()
+    run = registry.get(args.run)
+    if args.action == "start":
+        started = start(run.run_id, registry=registry)
+        outcome = "queued" if started else f"already {registry.get(run.run_id).status}"
+    else:
+        outcome = request_stop(run.run_id, registry=registry)
+    print(json.dumps({"run_id": run.run_id, "outcome": outcome}) if args.json else f"run {run.run_id}: {outcome}")
     return 0
 
 
@@ -276,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", help="a name for the run")
     train.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--background", action="store_true",
+                       help="queue the run in a background worker process and return at once")
     train.set_defaults(func=cmd_train)
 
     init = sub.add_parser("init", help="print a fully defaulted, commented recipe to edit")
@@ -299,12 +331,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_evaluate)
 
     runs = sub.add_parser("runs", help="list, show, evaluate or delete runs")
-    runs.add_argument("action", choices=("list", "show", "evaluate", "delete"))
+    runs.add_argument("action", choices=("list", "show", "evaluate", "delete", "start", "stop"),
+                      help="start/stop: run or stop a run in a background worker process")
     runs.add_argument("run", nargs="?")
     runs.add_argument("--data", help="evaluate: another labelled file")
     runs.add_argument("--limit", type=int)
     runs.add_argument("--json", action="store_true")
-    runs.set_defaults(func=lambda a: cmd_evaluate(a) if a.action == "evaluate" else cmd_runs(a))
+    runs.set_defaults(func=lambda a: {"evaluate": cmd_evaluate, "start": cmd_queue, "stop": cmd_queue}.get(a.action, cmd_runs)(a))
+
+    worker = sub.add_parser("worker", help=argparse.SUPPRESS)
+    worker.add_argument("run")
+    worker.set_defaults(func=cmd_worker)
 
     samples = sub.add_parser("samples", help="list the built-in sample data sets")
     samples.add_argument("--json", action="store_true")

@@ -41,7 +41,9 @@ CLAIMABLE = ("created", "queued", "stopped", "interrupted", "failed")
 FINAL = ("completed", "failed", "stopped", "interrupted")
 METRIC_KINDS = ("epoch", "step")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Statements that bring a database from version N-1 to N (tables made by _SCHEMA are already current).
+_MIGRATIONS = {2: ["ALTER TABLE runs ADD COLUMN queued REAL"]}
 _NO_STEP = -1  # stored instead of NULL so (run_id, kind, epoch, step) stays unique
 _LIST_HINT = "run `python -m rnnstudio runs list` to see the run ids."
 
@@ -59,7 +61,8 @@ CREATE TABLE IF NOT EXISTS runs (
     summary  TEXT NOT NULL DEFAULT '{}',
     error    TEXT,
     pid      INTEGER,
-    owner    TEXT
+    owner    TEXT,
+    queued   REAL
 );
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
@@ -272,6 +275,11 @@ class RunRegistry:
             )
         con.execute("BEGIN IMMEDIATE")
         try:
+            existing = con.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone()
+            if existing and version:
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS.get(target, []):
+                        con.execute(statement)
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     con.execute(statement)
@@ -568,6 +576,84 @@ class RunRegistry:
                 fix="close programs using files in that folder and delete it by hand.",
             )
 
+    # -- the job queue ------------------------------------------------------------
+    def enqueue(self, run_id: str) -> bool:
+        """Atomically put a run in the queue; False when it is already queued or running.
+
+        Two sessions that press Start (or Resume) on the same run: exactly one
+        gets True. A completed run raises RunError.
+        """
+
+        def put(con: sqlite3.Connection) -> bool:
+            full = self._resolve(con, run_id)
+            status = con.execute("SELECT status FROM runs WHERE run_id = ?", (full,)).fetchone()[0]
+            if status in ("queued", "running"):
+                return False
+            if status not in CLAIMABLE:
+                raise RunError(
+                    f"Run '{full}' is {status} and cannot be started again.",
+                    fix="start a new run from its recipe instead.",
+                )
+            con.execute(
+                "UPDATE runs SET status = 'queued', queued = ?, finished = NULL, error = NULL, pid = NULL"
+                " WHERE run_id = ?",
+                (time.time(), full),
+            )
+            return True
+
+        return self._write(put)
+
+    def set_worker(self, run_id: str, pid: int) -> None:
+        """Record the process that waits for a queued run's turn (so a dead one is noticed)."""
+        self._write(lambda con: con.execute(
+            "UPDATE runs SET pid = ? WHERE run_id = ? AND status = 'queued'", (int(pid), self._resolve(con, run_id))))
+
+    def claim_slot(self, run_id: str, pid: int, *, max_running: int) -> bool:
+        """Start a queued run when it is first in line and fewer than ``max_running`` runs run."""
+
+        def take(con: sqlite3.Connection) -> bool:
+            full = self._resolve(con, run_id)
+            status = con.execute("SELECT status FROM runs WHERE run_id = ?", (full,)).fetchone()[0]
+            if status != "queued":
+                return False
+            running = con.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0]
+            first = con.execute(
+                "SELECT run_id FROM runs WHERE status = 'queued' ORDER BY queued, run_id LIMIT 1").fetchone()[0]
+            if running >= max_running or first != full:
+                return False
+            con.execute(
+                "UPDATE runs SET status = 'running', pid = ?, started = COALESCE(started, ?),"
+                " finished = NULL, error = NULL WHERE run_id = ?",
+                (int(pid), time.time(), full),
+            )
+            return True
+
+        return self._write(take)
+
+    def cancel_queued(self, run_id: str) -> bool:
+        """Take a run out of the queue (status "stopped"); False when it is not queued (any more)."""
+
+        def cancel(con: sqlite3.Connection) -> bool:
+            full = self._resolve(con, run_id)
+            cur = con.execute(
+                "UPDATE runs SET status = 'stopped', finished = ?, pid = NULL,"
+                " error = 'cancelled before it started' WHERE run_id = ? AND status = 'queued'",
+                (time.time(), full))
+            return cur.rowcount == 1
+
+        return self._write(cancel)
+
+    def queue_position(self, run_id: str) -> int | None:
+        """1 for the next queued run to start, 2 for the one after, ...; None when not queued."""
+
+        def read(con: sqlite3.Connection) -> int | None:
+            full = self._resolve(con, run_id)
+            rows = con.execute("SELECT run_id FROM runs WHERE status = 'queued' ORDER BY queued, run_id").fetchall()
+            ids = [r[0] for r in rows]
+            return ids.index(full) + 1 if full in ids else None
+
+        return self._read(read)
+
     def reconcile(self) -> list[str]:
         """Mark runs "running" whose process is gone as "interrupted"; returns their ids."""
 
@@ -584,7 +670,18 @@ class RunRegistry:
                     " AND pid IS ?",
                     (now, f"process {pid} ended without finishing the run", rid, pid),
                 )
-            return [rid for rid, _ in dead]
+            # A queued run whose waiting worker died would wait for ever.
+            waiting = con.execute(
+                "SELECT run_id, pid FROM runs WHERE status = 'queued' AND pid IS NOT NULL"
+            ).fetchall()
+            orphaned = [(r[0], r[1]) for r in waiting if not _pid_alive(r[1])]
+            for rid, pid in orphaned:
+                con.execute(
+                    "UPDATE runs SET status = 'interrupted', finished = ?, pid = NULL, error = ?"
+                    " WHERE run_id = ? AND status = 'queued' AND pid IS ?",
+                    (now, f"worker process {pid} ended before the run started", rid, pid),
+                )
+            return [rid for rid, _ in dead + orphaned]
 
         return self._write(fix)
 
@@ -626,16 +723,21 @@ class RunRegistry:
 
         self._write(insert)
 
-    def metrics(self, run_id: str, *, kind: str = "epoch") -> list[dict]:
-        """``[{"epoch": .., "step": .. or None, **values}]`` ordered by epoch, then step."""
+    def metrics(self, run_id: str, *, kind: str = "epoch", after: int | None = None) -> list[dict]:
+        """``[{"epoch": .., "step": .. or None, **values}]`` ordered by epoch, then step.
+
+        ``after`` returns only newer rows: epochs after that epoch (kind "epoch")
+        or steps after that step (kind "step"), so live charts read only what is new.
+        """
         _check_kind(kind)
+        column = "epoch" if kind == "epoch" else "step"
 
         def read(con: sqlite3.Connection) -> list[dict]:
             full = self._resolve(con, run_id)
             rows = con.execute(
                 "SELECT epoch, step, values_json FROM metrics WHERE run_id = ? AND kind = ?"
-                " ORDER BY epoch, step",
-                (full, kind),
+                f" AND {column} > ? ORDER BY epoch, step",
+                (full, kind, _NO_STEP - 1 if after is None else int(after)),
             ).fetchall()
             return [
                 {"epoch": e, "step": None if s == _NO_STEP else s, **_loads(v, {})}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 
@@ -29,35 +30,55 @@ class TrainingCallback:
 class RegistryLogger(TrainingCallback):
     """Writes epoch and step metrics to the run registry, where pages and `runs show` read them.
 
-    Step rows are buffered and written once per epoch (one transaction) so the
-    database is not a per-step cost; a stop file in the run folder asks for a
-    graceful stop.
+    Step rows are buffered and written in one transaction at most every
+    ``flush_seconds`` (and at each epoch end), so live charts stay fresh while
+    the database is not a per-step cost; a STOP file in the run folder asks
+    for a graceful stop.
     """
 
-    def __init__(self, registry, run_id: str, folder: Path):
+    def __init__(self, registry, run_id: str, folder: Path, *, flush_seconds: float = 1.0):
         self.registry = registry
         self.run_id = run_id
         self.stop_file = Path(folder) / "STOP"
+        self.flush_seconds = flush_seconds
         self._steps: list = []
+        self._epoch = 0
+        self._flushed = time.monotonic()
+
+    def on_train_begin(self, info):
+        self.registry.update_summary(self.run_id, {"plan": {
+            k: info[k] for k in ("epochs", "steps_per_epoch", "initial_epoch", "layers", "train_examples", "val_examples")}})
+
+    def on_epoch_begin(self, epoch):
+        self._epoch = epoch
 
     def on_step_end(self, step, logs):
+        # Flush before adding this step: its gradient event, if any, comes right after it.
+        if time.monotonic() - self._flushed >= self.flush_seconds:
+            self._flush()
         self._steps.append((logs["epoch"], step, {k: v for k, v in logs.items() if k != "epoch"}))
 
     def on_gradients(self, step, norms):
         values = {f"grad_norm/{k}": v for k, v in norms["layers"].items()}
         values.update({"grad_norm/global": norms["global"], "clipped": float(norms["clipped"])})
-        self._steps.append((None, step, values))
+        self._steps.append((self._epoch, step, values))
 
-    def on_epoch_end(self, epoch, logs):
-        rows = [(epoch if e is None else e, s, v) for e, s, v in self._steps]
+    def _flush(self):
         merged: dict = {}
-        for e, s, v in rows:  # steps with both a metric and a gradient event become one row
+        for e, s, v in self._steps:  # steps with both a metric and a gradient event become one row
             merged.setdefault((e, s), {}).update(v)
         self.registry.log_metrics_many(self.run_id, [(e, s, v) for (e, s), v in merged.items()], kind="step")
         self._steps = []
+        self._flushed = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs):
+        self._flush()
         values = {k: v for k, v in logs.items() if k != "epoch"}
         self.registry.log_metrics(self.run_id, epoch=epoch, step=None, values=values, kind="epoch")
         self.registry.update_summary(self.run_id, {"epochs_done": epoch})
+
+    def on_train_end(self, info):
+        self._flush()  # a stopped run keeps the steps of its unfinished epoch
 
     def stop_requested(self) -> bool:
         return self.stop_file.exists()

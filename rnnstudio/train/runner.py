@@ -119,7 +119,14 @@ def resume(run_id: str, *, registry: RunRegistry | None = None, callbacks=()) ->
     return _execute(registry, run.run_id, recipe_from_dict(run.recipe), callbacks, resume=True)
 
 
-def _execute(registry: RunRegistry, run_id: str, recipe: Recipe, callbacks, *, resume: bool) -> RunResult:
+def execute_claimed(registry: RunRegistry, run_id: str, *, callbacks=()) -> RunResult:
+    """Trains a run this process has already claimed (a queue worker), from its last checkpoint if any."""
+    run = registry.get(run_id)
+    return _execute(registry, run.run_id, recipe_from_dict(run.recipe), callbacks, resume=True, claimed=True)
+
+
+def _execute(registry: RunRegistry, run_id: str, recipe: Recipe, callbacks, *, resume: bool,
+             claimed: bool = False) -> RunResult:
     import keras
 
     from rnnstudio.train.callbacks import RegistryLogger, TensorBoardLogger
@@ -127,7 +134,7 @@ def _execute(registry: RunRegistry, run_id: str, recipe: Recipe, callbacks, *, r
     from rnnstudio.train.loop import LoopState, Trainer, make_optimizer
     from rnnstudio.train.strategy import describe, select_strategy
 
-    if not registry.claim(run_id, os.getpid()):
+    if not claimed and not registry.claim(run_id, os.getpid()):
         raise RunError(f"run {run_id} is already running in another process.", fix="Wait for it, or stop it first.")
     folder = registry.get(run_id).folder
     (folder / "STOP").unlink(missing_ok=True)

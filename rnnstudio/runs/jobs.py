@@ -1,0 +1,110 @@
+"""The job queue: each run trains in its own worker process, apart from the app.
+
+The app (or any caller) only writes the registry and spawns a worker; it
+never imports TensorFlow. A worker waits until its run is first in the queue
+and a slot is free, then trains, writing progress to the registry, which the
+pages read. Workers start in their own session, so a closed browser tab, a
+page rerun or a restarted app server never stops or duplicates a run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rnnstudio.errors import RunError
+from rnnstudio.runs.registry import RunInfo, RunRegistry
+
+__all__ = ["submit", "start", "request_stop", "max_running", "run_worker", "WORKER_LOG"]
+
+WORKER_LOG = "worker.log"
+POLL_SECONDS = 1.0
+
+
+def max_running() -> int:
+    """Concurrent trainings: ``$RNNSTUDIO_MAX_RUNS``, else one per GPU, one on a CPU-only machine."""
+    configured = os.environ.get("RNNSTUDIO_MAX_RUNS")
+    if configured:
+        try:
+            return max(1, int(configured))
+        except ValueError:
+            raise RunError(f"RNNSTUDIO_MAX_RUNS must be a whole number, got '{configured}'.",
+                           fix="set it to 1, 2, ... or unset it.") from None
+    import tensorflow as tf  # only workers call this; they train with TensorFlow anyway
+
+    return max(1, len(tf.config.list_physical_devices("GPU")))
+
+
+def submit(recipe, *, registry: RunRegistry | None = None, owner: str | None = None,
+           name: str | None = None) -> RunInfo:
+    """Registers ``recipe`` (a Recipe) as a new run, queues it and starts its worker."""
+    registry = registry or RunRegistry()
+    run = registry.create_run(recipe.to_dict(), task=recipe.data.task or "", model=recipe.model.name,
+                              name=name or recipe.name, owner=owner)
+    start(run.run_id, registry=registry)
+    return registry.get(run.run_id)
+
+
+def start(run_id: str, *, registry: RunRegistry | None = None) -> bool:
+    """Queues a created, stopped, interrupted or failed run and starts its worker.
+
+    Returns False (and starts nothing) when the run is already queued or
+    running, so two sessions that press Start together start it once.
+    """
+    registry = registry or RunRegistry()
+    registry.reconcile()
+    if not registry.enqueue(run_id):
+        return False
+    run = registry.get(run_id)
+    (run.folder / "STOP").unlink(missing_ok=True)
+    process = _spawn(registry, run.run_id, run.folder)
+    registry.set_worker(run.run_id, process.pid)
+    return True
+
+
+def _spawn(registry: RunRegistry, run_id: str, folder: Path) -> subprocess.Popen:
+    env = dict(os.environ, RNNSTUDIO_HOME=str(registry.home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    with open(folder / WORKER_LOG, "ab") as log:
+        # A new session: the worker outlives the app process and ignores its Ctrl-C.
+        return subprocess.Popen([sys.executable, "-m", "rnnstudio", "worker", run_id], stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(folder),
+                                start_new_session=True, close_fds=True)
+
+
+def request_stop(run_id: str, *, registry: RunRegistry | None = None) -> str:
+    """Stops a run gracefully: a queued run leaves the queue, a running one checkpoints and stops.
+
+    Returns what happened: "cancelled", "stopping" or the run's final status.
+    """
+    registry = registry or RunRegistry()
+    if registry.cancel_queued(run_id):
+        return "cancelled"
+    run = registry.get(run_id)
+    if run.status == "running":
+        (run.folder / "STOP").touch()
+        return "stopping"
+    return run.status
+
+
+def run_worker(run_id: str, *, registry: RunRegistry | None = None, callbacks=()) -> int:
+    """The worker process's body: wait for a slot, then train (resuming from a checkpoint if any)."""
+    from rnnstudio.train.runner import execute_claimed
+
+    registry = registry or RunRegistry()
+    pid = os.getpid()
+    registry.set_worker(run_id, pid)
+    slots = max_running()
+    while True:
+        registry.reconcile()
+        if registry.claim_slot(run_id, pid, max_running=slots):
+            break
+        if registry.get(run_id).status != "queued":
+            return 0  # cancelled while waiting
+        time.sleep(POLL_SECONDS)
+    execute_claimed(registry, run_id, callbacks=callbacks)
+    return 0
