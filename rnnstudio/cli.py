@@ -154,6 +154,13 @@ def cmd_worker(args) -> int:
     return run_worker(args.run)
 
 
+def cmd_service(args) -> int:
+    """The app's helper process: answers model-summary and prediction requests on stdin/stdout."""
+    from rnnstudio.service import serve
+
+    return serve()
+
+
 def cmd_queue(args) -> int:
     """`runs start|stop RUN`: queue a run in a background worker, or stop it gracefully."""
     from rnnstudio.runs import RunRegistry
@@ -342,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help=argparse.SUPPRESS)
     worker.add_argument("run")
     worker.set_defaults(func=cmd_worker)
+
+    service = sub.add_parser("service", help=argparse.SUPPRESS)
+    service.set_defaults(func=cmd_service)
 
     samples = sub.add_parser("samples", help="list the built-in sample data sets")
     samples.add_argument("--json", action="store_true")
