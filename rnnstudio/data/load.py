@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from rnnstudio.data.uploads import display_name
 from rnnstudio.data.read import read_table
 from rnnstudio.data.samples import SAMPLES, load_sample
 from rnnstudio.errors import DataError
@@ -25,7 +26,8 @@ def load_source(source: str | None, *, seed: int = 0) -> tuple[pd.DataFrame, str
         raise DataError("file not found.", file=source, fix="Check the path (relative paths start from the current folder).")
     if path.is_dir():
         raise DataError("this is a folder, not a file.", file=source, fix="Give the path of a CSV, TSV or TXT file.")
-    return read_table(path, name=path.name), path.name
+    name = display_name(path) or path.name
+    return read_table(path, name=name), name
 
 
 def sample_defaults(source: str | None) -> dict:

@@ -53,6 +53,11 @@ class Task:
     activation: str | None = None
     monitor_metric: str = "loss"  # shown beside the loss while training
     pipeline_class: type = object
+    # What forms show for this task (the app draws its widgets from these lists).
+    data_fields: tuple[str, ...] = ("target",)
+    preprocess_fields: tuple[str, ...] = ()
+    augmentations: tuple[str, ...] = ()
+    hidden_model_fields: tuple[str, ...] = ()
 
     def prepare(self, recipe, frame: pd.DataFrame, test_frame: pd.DataFrame | None, *, name: str) -> Prepared:
         raise NotImplementedError

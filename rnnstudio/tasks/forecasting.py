@@ -209,6 +209,10 @@ class Forecasting(Task):
     activation = None
     monitor_metric = "mae"
     pipeline_class = ForecastPipeline
+    data_fields = ("target", "time_column", "feature_columns", "test_size", "val_size")
+    preprocess_fields = ("scaling", "log_transform", "differencing", "lookback", "horizon", "stride", "season")
+    augmentations = ("jitter", "scale")
+    hidden_model_fields = ("embedding_dim", "embeddings_file", "embeddings_trainable", "embedding_dropout")
 
     def prepare(self, recipe, frame, test_frame, *, name):
         data, pre = recipe.data, recipe.preprocess

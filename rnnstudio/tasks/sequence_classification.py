@@ -132,6 +132,11 @@ class SequenceClassification(Task):
     activation = "softmax"
     monitor_metric = "accuracy"
     pipeline_class = SequencePipeline
+    data_fields = ("target", "layout", "series_id_column", "step_column", "feature_columns", "test_size", "val_size",
+                   "seed")
+    preprocess_fields = ("scaling", "max_length", "length_percentile", "padding", "truncating")
+    augmentations = ("jitter", "scale", "magnitude_warp", "window_slice")
+    hidden_model_fields = ("embedding_dim", "embeddings_file", "embeddings_trainable", "embedding_dropout", "linear_skip")
 
     def prepare(self, recipe, frame, test_frame, *, name):
         data, pre = recipe.data, recipe.preprocess
@@ -174,7 +179,7 @@ class SequenceClassification(Task):
         if pre.augment:
             rng = np.random.default_rng(recipe.train.seed)
             x_train, y_train = augment_series(x_train, y_train, pre.augment, rng, lengths=lengths, padding=pre.padding)
-        train = Split(x_train.astype("float32"), np.asarray(y_train, dtype="int32"))
+        train = Split(x_train.astype("float32"), np.asarray(y_train, dtype="int32"), {"series": series})
         val = None if val_series is None else Split(probe.transform_series(val_series), y_val)
         test = Split(probe.transform_series(test_series), y_test, {"train_y": y_all, "train_x": probe.transform_series(series)})
         report.update({

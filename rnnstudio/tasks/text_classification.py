@@ -73,6 +73,11 @@ class TextClassification(Task):
     activation = "softmax"
     monitor_metric = "accuracy"
     pipeline_class = TextPipeline
+    data_fields = ("target", "text_column", "test_size", "val_size", "seed")
+    preprocess_fields = ("tokenizer", "token_pattern", "lowercase", "max_vocab", "min_freq", "max_length",
+                         "length_percentile", "padding", "truncating")
+    augmentations = ("swap", "delete", "insert", "synonym")
+    hidden_model_fields = ("linear_skip",)
 
     def prepare(self, recipe, frame, test_frame, *, name):
         data, pre = recipe.data, recipe.preprocess

@@ -1,0 +1,53 @@
+"""Files a person uploads through the browser, stored under the studio home by content hash.
+
+An uploaded file's name is never used as a path: the stored file is named by
+the SHA-256 of its bytes plus an extension from a fixed list, and the name the
+person gave is kept beside it only for messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path, PurePath
+
+from rnnstudio.errors import DataError
+from rnnstudio.runs.files import write_atomic, write_json_atomic
+
+#: Extensions the readers understand; anything else is stored as .csv and sniffed.
+EXTENSIONS = (".csv", ".tsv", ".txt", ".gz", ".bz2", ".zip", ".xz")
+_NAME_LIMIT = 200
+
+
+def uploads_dir(home: Path) -> Path:
+    return Path(home) / "uploads"
+
+
+def _suffix(original_name: str) -> str:
+    suffixes = [s.lower() for s in PurePath(original_name.replace("\\", "/")).suffixes][-2:]
+    kept = [s for s in suffixes if s in EXTENSIONS]
+    return "".join(kept) or ".csv"
+
+
+def store_upload(data: bytes, original_name: str, *, home: Path) -> str:
+    """Saves uploaded bytes once (same bytes, same file) and returns the data source to put in a Recipe."""
+    if not data:
+        raise DataError("the uploaded file is empty (0 bytes).", file=original_name,
+                        fix="Upload a CSV, TSV or TXT file with a header row and data.")
+    digest = hashlib.sha256(data).hexdigest()[:24]
+    folder = uploads_dir(home)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{digest}{_suffix(original_name)}"
+    if not path.exists():
+        write_atomic(path, data)
+    write_json_atomic(path.with_name(path.name + ".json"), {"name": str(original_name)[:_NAME_LIMIT]})
+    return str(path)
+
+
+def display_name(path: Path | str) -> str | None:
+    """The name the person gave an uploaded file, or None for other files."""
+    sidecar = Path(str(path) + ".json")
+    try:
+        return str(json.loads(sidecar.read_text())["name"])[:_NAME_LIMIT]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
