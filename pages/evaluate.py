@@ -1,2 +1,101 @@
+"""Evaluate: test metrics beside the naive baselines, error analysis charts, and a "try it" box."""
+
+import json
+
 import streamlit as st
-st.title('evaluate')
+
+from pages import common
+from rnnstudio import charts
+from rnnstudio.errors import StudioError
+
+HEADLINE = {"text-classification": ("accuracy", "macro_f1", "roc_auc"),
+            "sequence-classification": ("accuracy", "macro_f1", "roc_auc"),
+            "forecasting": ("mae", "rmse", "mape", "smape")}
+TRY_HINTS = {"text-classification": ("Type one text per line", "What a wonderful film\nA dull, far too long story"),
+             "sequence-classification": ("One sequence per line, numbers separated by commas or spaces",
+                                         "0.1, 0.5, 0.9, 0.4, 0.1"),
+             "forecasting": ("The most recent values, oldest first", "")}
+
+
+@st.cache_data(max_entries=16)
+def read_metrics(folder: str, stamp: float) -> dict:
+    from pathlib import Path
+
+    return json.loads((Path(folder) / "metrics.json").read_text())
+
+
+def run_label(run) -> str:
+    return f"{run.name} · {run.model} · {run.run_id}"
+
+
+st.title("Evaluate")
+runs = [r for r in common.registry().list(limit=200) if r.status == "completed"]
+if not runs:
+    common.empty_state("No finished run yet — train one first.", "Train")
+    st.stop()
+mine = [r for r in runs if r.owner == common.owner()]
+choices = mine + [r for r in runs if r not in mine]
+active = st.session_state.get("active_run")
+ids = [r.run_id for r in choices]
+picked = st.selectbox("Run", ids, index=ids.index(active) if active in ids else 0,
+                      format_func=lambda i: run_label(next(r for r in choices if r.run_id == i)))
+run = next(r for r in choices if r.run_id == picked)
+path = run.folder / "metrics.json"
+if not path.exists():
+    st.error(f"Run {common.plain(run.run_id)} has no metrics file.", icon=":material/error:")
+    st.stop()
+metrics = read_metrics(str(run.folder), path.stat().st_mtime)
+task = run.task
+keys = [k for k in HEADLINE.get(task, ()) if k in metrics["test"]]
+
+st.subheader("Test metrics beside the naive baselines")
+table = [{"model": "this model", **{k: metrics["test"].get(k) for k in keys}}]
+table += [{"model": name.replace("_", " "), **{k: scores.get(k) for k in keys}} for name, scores in metrics["baseline"].items()]
+st.dataframe(table, width="stretch", hide_index=True,
+             column_config={k: st.column_config.NumberColumn(k.upper() if len(k) <= 5 else k.replace("_", " "),
+                                                             format="%.4g") for k in keys})
+better = "lower" if task == "forecasting" else "higher"
+st.caption(f"All on the same test split; {better} is better. "
+           f"Latency per example: {metrics.get('inference', {}).get('latency_ms_median', float('nan')):.2f} ms median, "
+           f"{metrics.get('inference', {}).get('latency_ms_p95', float('nan')):.2f} ms p95 · "
+           f"{metrics.get('model', {}).get('parameters', 0):,} parameters · trained "
+           f"{metrics.get('training', {}).get('epochs', '–')} epochs in "
+           f"{common.format_seconds(metrics.get('training', {}).get('seconds'))}.")
+
+test = metrics["test"]
+if task == "forecasting":
+    target = run.recipe.get("data", {}).get("target")
+    st.plotly_chart(charts.forecast_chart(metrics.get("forecast"), target=target), width="stretch")
+else:
+    left, right = st.columns(2)
+    left.plotly_chart(charts.confusion_matrix(test.get("confusion"), test.get("classes")), width="stretch")
+    if "roc_curve" in test:
+        right.plotly_chart(charts.roc_curve(test["roc_curve"]["fpr"], test["roc_curve"]["tpr"], test.get("roc_auc"),
+                                            baselines={n: {"fpr": b["roc_curve"]["fpr"], "tpr": b["roc_curve"]["tpr"],
+                                                           "auc": b.get("roc_auc")}
+                                                       for n, b in metrics["baseline"].items() if "roc_curve" in b}),
+                           width="stretch")
+    per_class = [{"class": name, **values} for name, values in test.get("per_class", {}).items()]
+    right.dataframe(per_class, width="stretch", hide_index=True,
+                    column_config={k: st.column_config.NumberColumn(format="%.3f") for k in ("precision", "recall", "f1")})
+
+st.subheader("Try it")
+label, example = TRY_HINTS.get(task, ("Input", ""))
+with st.form("try_it"):
+    typed = st.text_area(label, value=example, height=110)
+    go = st.form_submit_button("Predict", type="primary", icon=":material/psychology:")
+if go:
+    inputs = [line for line in typed.splitlines() if line.strip()] if task != "forecasting" else [typed]
+    try:
+        with st.spinner("Predicting (the first time loads the model in the helper process)…"):
+            answers = common.service().call("predict", folder=str(run.folder), inputs=inputs)
+    except StudioError as exc:
+        common.show_error(exc)
+        answers = []
+    for text, answer in zip(inputs, answers):
+        if "forecast" in answer:
+            values = ", ".join(f"{v:.4g}" for v in answer["forecast"])
+            st.success(f"Next {answer['horizon']} values: {values}", icon=":material/trending_up:")
+        else:
+            st.markdown(f"**{common.plain(answer['label'])}** ← {common.plain(text[:200])}")
+            st.bar_chart({"probability": answer["probabilities"]}, horizontal=True, height=60 + 28 * len(answer["probabilities"]))

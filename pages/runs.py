@@ -1,2 +1,119 @@
+"""Runs: every run with its status and key metric; open, compare, delete, download or reload a Recipe."""
+
+import difflib
+import time
+
 import streamlit as st
-st.title('runs')
+
+from pages import common
+from rnnstudio import charts
+from rnnstudio.errors import StudioError
+from rnnstudio.recipe import parse_recipe, recipe_from_dict, to_yaml
+
+KEY_METRICS = {"forecasting": "mape", "text-classification": "accuracy", "sequence-classification": "accuracy"}
+
+
+def key_metric(run) -> float | None:
+    return run.summary.get("metrics", {}).get("test", {}).get(KEY_METRICS.get(run.task, ""))
+
+
+def recipe_yaml(run) -> str:
+    try:
+        return to_yaml(recipe_from_dict(run.recipe), comments=False)
+    except StudioError:
+        import yaml
+
+        return yaml.safe_dump(run.recipe, sort_keys=False)
+
+
+st.title("Runs")
+registry = common.registry()
+registry.reconcile()
+show_all = st.toggle("Show runs of all sessions", value=False,
+                     help="By default you see the runs started from this browser session.")
+runs = registry.list(limit=500)
+mine = [r for r in runs if r.owner == common.owner()]
+shown = mine + [r for r in runs if r not in mine] if show_all else mine
+if not shown:
+    if runs and not show_all:
+        common.empty_state(f"No runs from this session yet; {len(runs)} from other sessions — switch on "
+                           "“Show runs of all sessions” to see them, or start one.", "Train")
+    else:
+        common.empty_state("No run yet — go to Data, or train on a sample from the Start page.", "Start")
+    uploaded = None
+else:
+    table = [{"name": r.name, "status": r.status, "task": r.task, "model": r.model,
+              "key metric": f"{KEY_METRICS.get(r.task, '')} {key_metric(r):.4g}" if key_metric(r) is not None else "",
+              "duration": common.format_seconds(r.duration),
+              "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)), "run": r.run_id} for r in shown]
+    event = st.dataframe(table, width="stretch", hide_index=True, on_select="rerun", selection_mode="multi-row",
+                         key="runs_table")
+    selected = [shown[i] for i in event.selection.rows] if event and event.selection else []
+    if not selected:
+        st.caption("Select one run to open it, or several to compare them.")
+    elif len(selected) == 1:
+        run = selected[0]
+        st.subheader(common.plain(run.name))
+        st.caption(f"{run.run_id} · {run.status} · folder {common.plain(run.folder)}")
+        if run.error:
+            st.error(common.plain(run.error), icon=":material/error:")
+        buttons = st.columns(5)
+        if buttons[0].button("Follow on Train", icon=":material/monitoring:"):
+            common.set_active_run(run.run_id)
+            st.switch_page(common.PAGES["Train"])
+        if buttons[1].button("Load its Recipe", icon=":material/edit_note:",
+                             help="Put this run's Recipe into the pages to change it and train again."):
+            common.replace_recipe(run.recipe)
+            st.switch_page(common.PAGES["Data"])
+        buttons[2].download_button("Recipe as YAML", recipe_yaml(run), file_name=f"recipe-{run.run_id}.yaml",
+                                   mime="application/x-yaml", icon=":material/download:")
+        with buttons[3].popover("Delete", icon=":material/delete:"):
+            st.write("Delete this run, its checkpoints and model?")
+            if st.button("Delete for good", type="primary"):
+                try:
+                    registry.delete(run.run_id)
+                    if st.session_state.get("active_run") == run.run_id:
+                        common.set_active_run(None)
+                    st.rerun()
+                except StudioError as exc:
+                    common.show_error(exc)
+        epochs = registry.metrics(run.run_id, kind="epoch")
+        st.plotly_chart(charts.training_curves(epochs, registry.metrics(run.run_id, kind="step"),
+                                               steps_per_epoch=run.summary.get("plan", {}).get("steps_per_epoch")),
+                        width="stretch")
+        with st.expander("Recipe"):
+            st.code(recipe_yaml(run), language="yaml")
+    else:
+        st.subheader(f"Comparing {len(selected)} runs")
+        curves = {f"{r.name} ({r.run_id[-6:]})": registry.metrics(r.run_id, kind="epoch") for r in selected}
+        left, right = st.columns(2)
+        left.plotly_chart(charts.compare_curves(curves, "val_loss"), width="stretch")
+        right.plotly_chart(charts.compare_curves(curves, "loss"), width="stretch")
+        rows = []
+        for r in selected:
+            test = r.summary.get("metrics", {}).get("test", {})
+            rows.append({"run": f"{r.name} ({r.run_id[-6:]})", "status": r.status,
+                         **{k: v for k, v in test.items() if isinstance(v, (int, float))},
+                         "seconds": r.summary.get("train_seconds")})
+        st.dataframe(rows, width="stretch", hide_index=True)
+        base, *others = selected
+        for other in others:
+            diff = difflib.unified_diff(recipe_yaml(base).splitlines(), recipe_yaml(other).splitlines(),
+                                        fromfile=base.run_id, tofile=other.run_id, lineterm="", n=1)
+            text = "\n".join(diff)
+            with st.expander(f"Recipe differences: {base.run_id} → {other.run_id}", expanded=True):
+                st.code(text or "The Recipes are identical.", language="diff")
+
+st.divider()
+st.subheader("Load a Recipe")
+uploaded = st.file_uploader("A Recipe file (YAML or JSON), e.g. one downloaded above or written by "
+                            "`python -m rnnstudio init`", type=["yaml", "yml", "json"])
+if uploaded is not None:
+    try:
+        recipe = parse_recipe(uploaded.getvalue().decode("utf-8", errors="replace"), name=uploaded.name)
+        if st.button("Use this Recipe", type="primary"):
+            common.replace_recipe(recipe)
+            st.switch_page(common.PAGES["Data"])
+        st.code(to_yaml(recipe, comments=False), language="yaml")
+    except StudioError as exc:
+        common.show_error(exc)
