@@ -8,7 +8,6 @@ helper process in rnnstudio.service).
 from __future__ import annotations
 
 import re
-import time
 import uuid
 
 import streamlit as st
@@ -35,14 +34,22 @@ def plain(text) -> str:
 
 # ---------------------------------------------------------------- shared resources
 @st.cache_resource
-def registry() -> RunRegistry:
-    return RunRegistry(studio_home())
+def _registry(home: str) -> RunRegistry:
+    return RunRegistry(home)
 
 
 @st.cache_resource
-def service() -> ServiceClient:
+def _service(home: str) -> ServiceClient:
     # One helper process for all sessions; it serialises requests.
-    return ServiceClient(studio_home() / "service.log", timeout=180)
+    return ServiceClient(f"{home}/service.log", timeout=180)
+
+
+def registry() -> RunRegistry:
+    return _registry(str(studio_home()))
+
+
+def service() -> ServiceClient:
+    return _service(str(studio_home()))
 
 
 def owner() -> str:
@@ -125,7 +132,7 @@ def show_error(exc: StudioError | Exception, *, where=st) -> None:
             show_error(problem, where=where)
         return
     if isinstance(exc, StudioError):
-        text = plain(str(exc))
+        text = plain(f"{exc.where}: {exc.message}" if exc.where else exc.message)
         if exc.fix:
             text += "  \n**How to fix:** " + plain(exc.fix)
     else:
@@ -267,7 +274,3 @@ def _sidebar_run() -> None:
     st.progress(share, text=plain(f"{run.name} · {text}"))
     if run.error and run.status in ("failed", "interrupted"):
         st.caption(plain(run.error[:300]))
-
-
-def now() -> float:
-    return time.time()

@@ -33,9 +33,13 @@ if origin == "Upload a file":
             st.stop()
         if stored != source:
             common.use_source(stored)
-            frame, _ = common.load_frame(stored)
-            common.recipe_dict()["data"].update({k: v for k, v in suggest_roles(frame).items() if v is not None})
-            common.replace_recipe(common.recipe_dict())
+            try:
+                frame, _ = common.load_frame(stored)
+            except StudioError:
+                frame = None  # explained below, next to the preview
+            if frame is not None:
+                common.recipe_dict()["data"].update({k: v for k, v in suggest_roles(frame).items() if v is not None})
+                common.replace_recipe(common.recipe_dict())
             st.rerun()
 else:
     samples = {s.name: s for s in list_samples()}

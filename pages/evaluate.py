@@ -65,7 +65,9 @@ st.caption(f"All on the same test split; {better} is better. "
 test = metrics["test"]
 if task == "forecasting":
     target = run.recipe.get("data", {}).get("target")
-    st.plotly_chart(charts.forecast_chart(metrics.get("forecast"), target=target), width="stretch")
+    report_path = run.folder / "report.json"
+    frequency = json.loads(report_path.read_text()).get("frequency") if report_path.exists() else None
+    st.plotly_chart(charts.forecast_chart(metrics.get("forecast"), target=target, frequency=frequency), width="stretch")
 else:
     left, right = st.columns(2)
     left.plotly_chart(charts.confusion_matrix(test.get("confusion"), test.get("classes")), width="stretch")

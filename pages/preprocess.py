@@ -7,7 +7,7 @@ from pages import common
 from rnnstudio import charts
 from rnnstudio.errors import StudioError
 from rnnstudio.preview import augment_preview, series_preview, text_preview
-from rnnstudio.recipe import describe_section, recipe_from_dict
+from rnnstudio.recipe import describe_section
 
 
 
@@ -71,11 +71,12 @@ with preview:
         else:
             shown = series_preview(recipe_checked, frame, 3, name=name)
             if task.name == "forecasting":
-                for values, times, title in (
-                        (shown["raw"], shown.get("times"), "Raw series and one training window"),
+                for values, times, title, scaled in (
+                        (shown["raw"], shown.get("times"), "Raw series and one training window", False),
                         (shown["transformed"], shown.get("transformed_times"),
-                         "What the model sees (after log, differencing, scaling)")):
-                    figure = charts.series_windows(values, shown["lookback"], shown["horizon"], times=times)
+                         "What the model sees (after log, differencing, scaling)", True)):
+                    figure = charts.series_windows(values, shown["lookback"], shown["horizon"], times=times,
+                                                   scaled=scaled)
                     st.plotly_chart(figure.update_layout(title=title), width="stretch")
                 st.caption(f"log transform: {shown['log_transform']} · differencing: {shown['differencing']} · "
                            f"scaling: {shown['scaling']} · season: {shown['season'] or 'none found'} · "

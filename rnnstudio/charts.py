@@ -550,19 +550,21 @@ def class_balance(counts: Mapping[str, int] | None) -> go.Figure:
 
 def series_windows(values: Sequence[float] | Sequence[Sequence[float]] | None, lookback: int, horizon: int, *,
                    origin: int | None = None, times: Sequence | None = None,
-                   channel_names: Sequence[str] | None = None) -> go.Figure:
-    """A scaled series with one training window: the lookback it reads and the horizon it predicts, shaded.
+                   channel_names: Sequence[str] | None = None, scaled: bool = True) -> go.Figure:
+    """A series with one training window: the lookback it reads and the horizon it predicts, shaded.
 
     ``values`` is ``[steps]`` or ``[steps, channels]`` (channel 0 = target);
-    ``origin`` is the last lookback step (default: the middle window).
+    ``origin`` is the last lookback step (default: the middle window);
+    ``scaled=False`` labels raw values as such.
     """
-    title = "Scaled series and one training window"
+    title = "Scaled series and one training window" if scaled else "Series and one training window"
+    y_title, suffix = ("scaled value", " (scaled)") if scaled else ("value", "")
     array = np.asarray(values if values is not None else [], dtype=float)
     if array.ndim == 1:
         array = array[:, None]
     x_title = "time" if times is not None else "step"
     if array.size == 0 or array.ndim != 2:
-        return _empty(title, x_title, "scaled value")
+        return _empty(title, x_title, y_title)
     n = array.shape[0]
     if times is not None and len(times) != n:
         times, x_title = None, "step"
@@ -571,9 +573,9 @@ def series_windows(values: Sequence[float] | Sequence[Sequence[float]] | None, l
         ["target"] + [f"input {i}" for i in range(1, array.shape[1])]
     fig = go.Figure()
     for c in range(array.shape[1]):
-        fig.add_trace(go.Scatter(x=xs, y=_gaps(array[:, c]), name=f"{_plain(names[c])} (scaled)", mode="lines",
+        fig.add_trace(go.Scatter(x=xs, y=_gaps(array[:, c]), name=_plain(names[c]) + suffix, mode="lines",
                                  line=dict(color=PALETTE[c % len(PALETTE)] if c else ACCENT, width=2 if c == 0 else 1.2)))
-    _style(fig, title, x_title, "scaled value")
+    _style(fig, title, x_title, y_title)
     lookback, horizon = int(lookback), int(horizon)
     first, last = lookback - 1, n - 1 - horizon  # origins that leave room for both parts
     if lookback < 1 or horizon < 1 or last < first:

@@ -319,6 +319,8 @@ def test_series_windows_with_times_and_channels():
     assert [t.name for t in fig.data] == ["load (scaled)", "temp (scaled)"]
     assert fig.layout.xaxis.title.text == "time"
     assert fig.layout.shapes[1].x0 > fig.layout.shapes[0].x0
+    raw = charts.series_windows(np.arange(30.0), 4, 1, scaled=False)
+    assert raw.layout.yaxis.title.text == "value" and raw.data[0].name == "target"
 
 
 def test_series_windows_too_short_says_so():

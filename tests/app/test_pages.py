@@ -1,0 +1,205 @@
+"""Every page through Streamlit's AppTest: renders, key widgets exist, the Recipe is filled as a person fills it."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from rnnstudio.recipe import default_recipe, to_yaml
+from rnnstudio.runs import RunRegistry
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+PAGES = ["pages/start.py", "pages/data.py", "pages/preprocess.py", "pages/model.py", "pages/train.py",
+         "pages/evaluate.py", "pages/runs.py"]
+
+
+def open_app(timeout: float = 60) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def go(at: AppTest, page: str) -> AppTest:
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def widget(elements, label: str):
+    matches = [e for e in elements if e.label == label]
+    assert matches, f"no widget labelled {label!r}: {[e.label for e in elements]}"
+    return matches[0]
+
+
+def pick_sample(at: AppTest, name: str) -> AppTest:
+    go(at, "pages/data.py")
+    widget(at.radio, "Where is the data?").set_value("Built-in sample").run()
+    widget(at.selectbox, "Sample").set_value(name).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    return at
+
+
+def shown_text(elements) -> str:
+    """What a person reads: the markdown with its escaping backslashes removed."""
+    return " ".join(e.value for e in elements).replace("\\", "")
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue().encode()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_an_empty_state_on_a_fresh_home(page):
+    at = go(open_app(), page)
+    assert not at.error
+    assert at.title and at.title[0].value
+
+
+def test_sample_flow_fills_the_recipe_from_data_to_train():
+    at = pick_sample(open_app(), "airline")
+    recipe = at.session_state["recipe"]
+    assert recipe["data"]["source"] == "sample:airline" and recipe["data"]["task"] == "forecasting"
+    assert widget(at.selectbox, "Target").value == "passengers"
+    assert [m.value for m in at.metric if m.label == "Rows"] == ["144"]
+
+    go(at, "pages/preprocess.py")
+    horizon = widget(at.number_input, "Horizon")
+    horizon.set_value(6).run()
+    assert at.session_state["recipe"]["preprocess"]["horizon"] == 6
+    assert len(at.get("plotly_chart")) >= 2  # raw and transformed series with a window
+    widget(at.multiselect, "Augmentations").set_value(["jitter"]).run()
+    assert at.session_state["recipe"]["preprocess"]["augment"][0]["name"] == "jitter"
+    assert not at.error, [e.value for e in at.error]
+
+    go(at, "pages/train.py")
+    widget(at.number_input, "Epochs").set_value(4).run()
+    widget(at.selectbox, "Optimizer").set_value("adamw").run()
+    train = at.session_state["recipe"]["train"]
+    assert train["epochs"] == 4 and train["optimizer"] == "adamw"
+    assert any(b.label == "Start" for b in at.button)
+
+
+def test_text_sample_preview_shows_tokens_and_padded_ids():
+    at = pick_sample(open_app(), "reviews")
+    go(at, "pages/preprocess.py")
+    widget(at.selectbox, "Tokenizer").set_value("char").run()
+    assert at.session_state["recipe"]["preprocess"]["tokenizer"] == "char"
+    first_tokens = at.code[0].value.split(" | ")
+    assert all(len(token) == 1 for token in first_tokens[:30])  # characters now
+
+
+def test_upload_suggests_the_task_and_columns():
+    months = pd.date_range("2015-01-01", periods=60, freq="MS")
+    frame = pd.DataFrame({"month": months.strftime("%Y-%m"), "sales": np.arange(60) * 2.0 + 10})
+    at = go(open_app(), "pages/data.py")
+    at.file_uploader[0].set_value(("shop sales.csv", csv_bytes(frame), "text/csv")).run()
+    assert not at.exception
+    data = at.session_state["recipe"]["data"]
+    assert (data["task"], data["target"], data["time_column"]) == ("forecasting", "sales", "month")
+    assert "uploads" in data["source"] and "shop sales" not in data["source"]  # the name never becomes a path
+    assert any(s.value.startswith("shop sales") for s in at.subheader)  # the name the person gave, not the stored one
+
+
+def test_a_broken_upload_gets_a_message_with_the_line_not_a_traceback():
+    broken = b"text,label\nfine movie,pos\nbad, awful, movie,neg,extra\n" + b"ok film,pos\n" * 30
+    at = go(open_app(), "pages/data.py")
+    at.file_uploader[0].set_value(("reviews.csv", broken, "text/csv")).run()
+    assert not at.exception
+    messages = shown_text(at.error)
+    assert "line 3" in messages and "reviews.csv" in messages and "How to fix" in messages
+
+
+def test_user_strings_are_rendered_inert():
+    frame = pd.DataFrame({"review": ["a **bold** [link](http://x) <b>tag</b> text that is long enough"] * 40,
+                          "label": ["<script>alert(1)</script>", "*x*"] * 20})
+    at = go(open_app(), "pages/data.py")
+    at.file_uploader[0].set_value(("[click](http://evil).csv", csv_bytes(frame), "text/csv")).run()
+    assert not at.exception
+    heading = at.subheader[0].value
+    assert heading.startswith("\\[click\\]\\(http\\:")  # markdown link syntax escaped
+    go(at, "pages/preprocess.py")
+    labels = [m.value for m in at.markdown if "alert" in m.value]
+    assert labels and all("\\<script\\>" in m for m in labels)
+
+
+def test_a_recipe_file_loads_back_into_the_pages(tmp_path):
+    recipe = default_recipe(source="sample:sine", task="forecasting", target="value").with_overrides(
+        {"train.epochs": 7, "model.units": 16})
+    at = go(open_app(), "pages/runs.py")
+    at.file_uploader[0].set_value(("my recipe.yaml", to_yaml(recipe).encode(), "application/x-yaml")).run()
+    widget(at.button, "Use this Recipe").click().run()
+    loaded = at.session_state["recipe"]
+    assert loaded["train"]["epochs"] == 7 and loaded["model"]["units"] == 16
+    assert loaded["data"]["source"] == "sample:sine"
+
+
+def test_an_invalid_recipe_file_is_explained():
+    at = go(open_app(), "pages/runs.py")
+    at.file_uploader[0].set_value(("bad.yaml", b"train:\n  epochs: 0\n  learnin_rate: 2\n", "application/x-yaml")).run()
+    messages = shown_text(at.error)
+    assert "epochs" in messages and "learnin_rate" in messages
+
+
+def test_the_app_process_never_imports_tensorflow():
+    code = f"""
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({APP!r}, default_timeout=60)
+at.run()
+for page in {PAGES!r}:
+    if page != "pages/model.py":  # the Model page asks the helper process, which imports TensorFlow there
+        at.switch_page(page); at.run()
+print("tensorflow" in sys.modules, "keras" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split()[-2:] == ["False", "False"], out.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_model_page_shows_layers_size_and_cudnn_from_the_registry():
+    at = pick_sample(open_app(timeout=180), "reviews")
+    go(at, "pages/model.py")
+    assert widget(at.selectbox, "Architecture").value == "rnn"
+    assert widget(at.selectbox, "Cell").value == "gru"
+    params = [m.value for m in at.metric if m.label == "Parameters"]
+    assert params and int(params[0].replace(",", "")) > 1000
+    assert "cuDNN" in at.success[0].value
+    widget(at.number_input, "Recurrent dropout").set_value(0.2).run()
+    assert "recurrent_dropout" in shown_text(at.warning)
+    widget(at.number_input, "Units").set_value(16).run()
+    smaller = int([m.value for m in at.metric if m.label == "Parameters"][0].replace(",", ""))
+    assert smaller < int(params[0].replace(",", ""))
+
+
+@pytest.mark.slow
+def test_start_trains_in_the_background_and_evaluate_shows_the_result(studio_home):
+    at = pick_sample(open_app(timeout=120), "sine")
+    go(at, "pages/train.py")
+    widget(at.number_input, "Epochs").set_value(2).run()
+    widget(at.button, "Start").click().run()
+    run_id = at.session_state["active_run"]
+    registry = RunRegistry(studio_home)
+    assert registry.get(run_id).status in ("queued", "running")
+    deadline = time.monotonic() + 240
+    while not registry.get(run_id).is_final and time.monotonic() < deadline:
+        time.sleep(1)
+    assert registry.get(run_id).status == "completed", registry.get(run_id).error
+    at.run()  # what the live fragment shows once the run is done
+    assert [m.value for m in at.metric if m.label == "Epoch"] == ["2 / 2"]
+    assert any(s.value.startswith("Done. Test:") for s in at.success)
+    go(at, "pages/evaluate.py")
+    assert at.dataframe and len(at.get("plotly_chart")) == 1  # metric table and forecast chart
+    go(at, "pages/runs.py")
+    assert at.dataframe[0].value["run"].tolist() == [run_id]
