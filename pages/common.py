@@ -92,11 +92,9 @@ def validated_recipe() -> tuple[Recipe | None, list[StudioError]]:
         return None, [exc]
 
 
-def use_source(source: str, *, task: str | None = None) -> None:
-    """A new data source: start from its defaults (a sample's task and columns), keep the training settings."""
-    data = {"source": source, **sample_defaults(source)}
-    if task:
-        data["task"] = task
+def use_source(source: str, roles: dict | None = None) -> None:
+    """A new data source: start from its defaults (a sample's or suggested task and columns), keep training settings."""
+    data = {"source": source, **sample_defaults(source), **{k: v for k, v in (roles or {}).items() if v is not None}}
     fresh = default_recipe(**data).to_dict()
     old = recipe_dict()
     if old.get("data", {}).get("task") == fresh["data"].get("task"):

@@ -32,14 +32,11 @@ if origin == "Upload a file":
             common.show_error(exc)
             st.stop()
         if stored != source:
-            common.use_source(stored)
             try:
-                frame, _ = common.load_frame(stored)
+                roles = suggest_roles(common.load_frame(stored)[0])
             except StudioError:
-                frame = None  # explained below, next to the preview
-            if frame is not None:
-                common.recipe_dict()["data"].update({k: v for k, v in suggest_roles(frame).items() if v is not None})
-                common.replace_recipe(common.recipe_dict())
+                roles = {}  # the problem is explained below, next to the preview
+            common.use_source(stored, roles)
             st.rerun()
 else:
     samples = {s.name: s for s in list_samples()}
@@ -122,6 +119,13 @@ if report["lengths"]:
     left.caption(f"Max length {report['max_length']} covers {report['coverage']:.0%} of the training examples; "
                  f"the {common.recipe_dict()['preprocess']['length_percentile']:g}th percentile suggests "
                  f"{report['suggested_max_length']} ({report['suggested_coverage']:.0%}).")
+if chosen == "forecasting":
+    fitted = report["report"]
+    left.markdown(f"**Series** {fitted.get('series_length', '–')} steps · frequency {fitted.get('frequency') or 'not regular'} · "
+                  f"season {fitted.get('season') or 'none found'}  \n**Chosen for it** log transform "
+                  f"{'on' if fitted.get('log_transform') else 'off'} · differencing "
+                  f"{'on' if fitted.get('differencing') else 'off'} · lookback {fitted.get('lookback')} · "
+                  f"horizon {fitted.get('horizon')}")
 if report.get("class_balance"):
     right.plotly_chart(charts.class_balance(report["class_balance"]), width="stretch")
 with st.expander("Columns: types and missing values"):

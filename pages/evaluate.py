@@ -83,6 +83,13 @@ else:
 
 st.subheader("Try it")
 label, example = TRY_HINTS.get(task, ("Input", ""))
+if task == "forecasting":
+    pipeline = json.loads((run.folder / "pipeline.json").read_text())
+    needed = pipeline["lookback"] + (1 if pipeline["diff"] else 0)
+    label += f" — at least {needed} values of {common.plain(pipeline['target'])}"
+    actual = metrics.get("forecast", {}).get("actual") or []
+    recent = [v for window in actual for v in window][-needed:]
+    example = ", ".join(f"{v:.6g}" for v in recent)
 with st.form("try_it"):
     typed = st.text_area(label, value=example, height=110)
     go = st.form_submit_button("Predict", type="primary", icon=":material/psychology:")

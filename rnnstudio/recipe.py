@@ -112,8 +112,8 @@ class TrainSpec(Section):
     )
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field("float32", description="Numeric precision; mixed_* speed up recent GPUs.")
     seed: int = Field(42, ge=0, description="Seed for weights, dropout and batch order.")
-    log_every_steps: int = Field(10, ge=1, description="Steps between per-step metric events.")
-    grad_norm_every_steps: int = Field(10, ge=1, description="Steps between per-layer gradient-norm readings.")
+    log_every_steps: int = Field(10, ge=1, description="Steps between per-step metric events (at most; short epochs get about five each).")
+    grad_norm_every_steps: int = Field(10, ge=1, description="Steps between per-layer gradient-norm readings (at most; short epochs get about five each).")
     tensorboard: bool = Field(True, description="Write TensorBoard logs into the run folder.")
 
 

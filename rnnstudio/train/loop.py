@@ -196,6 +196,9 @@ class Trainer:
         state = state or LoopState()
         steps_per_epoch = max(math.ceil(len(train.x) / spec.batch_size), 1)
         train_step = self._train_step()
+        # Short epochs still get about five readings each, so small data sets draw curves too.
+        log_every = max(1, min(spec.log_every_steps, math.ceil(steps_per_epoch / 5)))
+        grad_every = max(1, min(spec.grad_norm_every_steps, math.ceil(steps_per_epoch / 5)))
         self._emit("on_train_begin", {"epochs": spec.epochs, "steps_per_epoch": steps_per_epoch,
                                       "initial_epoch": state.epoch, "layers": self.layer_names,
                                       "train_examples": len(train.x), "val_examples": 0 if val is None else len(val.x)})
@@ -212,11 +215,11 @@ class Trainer:
                 if not (math.isfinite(loss) and math.isfinite(global_norm)):
                     self._diverged(state, epoch, loss, layer_norms.numpy())
                 totals += (loss * count, metric, count)
-                if state.step % spec.log_every_steps == 0 or batch_index == steps_per_epoch:
+                if state.step % log_every == 0 or batch_index == steps_per_epoch:
                     self._emit("on_step_end", state.step, {
                         "epoch": epoch, "batch": batch_index, "loss": loss, "learning_rate": self.current_lr(),
                         "examples_per_second": totals[2] / max(time.perf_counter() - started, 1e-9)})
-                if state.step % spec.grad_norm_every_steps == 0:
+                if state.step % grad_every == 0:
                     norms = layer_norms.numpy()
                     self._emit("on_gradients", state.step, {
                         "global": float(global_norm), "clipped": bool(spec.clip == "norm" and global_norm > spec.clip_value),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import sqlite3
 import subprocess
 import sys
@@ -21,22 +20,13 @@ def _new(reg: RunRegistry, name: str = "r"):
     return reg.create_run({"name": name}, task="forecasting", model="rnn", name=name)
 
 
-def _enqueue_in_process(home: str, run_id: str, results) -> None:
-    results.put(RunRegistry(home).enqueue(run_id))
-
-
 def test_two_sessions_pressing_start_start_the_run_once(tmp_path):
     reg = RunRegistry(tmp_path)
     run = _new(reg)
-    results = mp.get_context("spawn").Queue()
-    processes = [mp.get_context("spawn").Process(target=_enqueue_in_process, args=(str(tmp_path), run.run_id, results))
-                 for _ in range(6)]
-    for p in processes:
-        p.start()
-    for p in processes:
-        p.join(60)
-    outcomes = [results.get(timeout=5) for _ in processes]
-    assert outcomes.count(True) == 1
+    code = f"from rnnstudio.runs import RunRegistry; print(RunRegistry({str(tmp_path)!r}).enqueue({run.run_id!r}))"
+    sessions = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    outcomes = [p.communicate(timeout=60)[0].strip() for p in sessions]
+    assert outcomes.count("True") == 1 and outcomes.count("False") == 5
     assert reg.get(run.run_id).status == "queued"
 
 
