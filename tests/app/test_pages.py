@@ -17,8 +17,8 @@ from rnnstudio.recipe import default_recipe, to_yaml
 from rnnstudio.runs import RunRegistry
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGES = ["pages/start.py", "pages/data.py", "pages/preprocess.py", "pages/model.py", "pages/train.py",
-         "pages/evaluate.py", "pages/runs.py"]
+PAGES = ["views/start.py", "views/data.py", "views/preprocess.py", "views/model.py", "views/train.py",
+         "views/evaluate.py", "views/runs.py"]
 
 
 def open_app(timeout: float = 60) -> AppTest:
@@ -42,7 +42,7 @@ def widget(elements, label: str):
 
 
 def pick_sample(at: AppTest, name: str) -> AppTest:
-    go(at, "pages/data.py")
+    go(at, "views/data.py")
     widget(at.radio, "Where is the data?").set_value("Built-in sample").run()
     widget(at.selectbox, "Sample").set_value(name).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -74,7 +74,7 @@ def test_sample_flow_fills_the_recipe_from_data_to_train():
     assert widget(at.selectbox, "Target").value == "passengers"
     assert [m.value for m in at.metric if m.label == "Rows"] == ["144"]
 
-    go(at, "pages/preprocess.py")
+    go(at, "views/preprocess.py")
     horizon = widget(at.number_input, "Horizon")
     horizon.set_value(6).run()
     assert at.session_state["recipe"]["preprocess"]["horizon"] == 6
@@ -83,7 +83,7 @@ def test_sample_flow_fills_the_recipe_from_data_to_train():
     assert at.session_state["recipe"]["preprocess"]["augment"][0]["name"] == "jitter"
     assert not at.error, [e.value for e in at.error]
 
-    go(at, "pages/train.py")
+    go(at, "views/train.py")
     widget(at.number_input, "Epochs").set_value(4).run()
     widget(at.selectbox, "Optimizer").set_value("adamw").run()
     train = at.session_state["recipe"]["train"]
@@ -93,7 +93,7 @@ def test_sample_flow_fills_the_recipe_from_data_to_train():
 
 def test_text_sample_preview_shows_tokens_and_padded_ids():
     at = pick_sample(open_app(), "reviews")
-    go(at, "pages/preprocess.py")
+    go(at, "views/preprocess.py")
     widget(at.selectbox, "Tokenizer").set_value("char").run()
     assert at.session_state["recipe"]["preprocess"]["tokenizer"] == "char"
     first_tokens = at.code[0].value.split(" | ")
@@ -103,7 +103,7 @@ def test_text_sample_preview_shows_tokens_and_padded_ids():
 def test_upload_suggests_the_task_and_columns():
     months = pd.date_range("2015-01-01", periods=60, freq="MS")
     frame = pd.DataFrame({"month": months.strftime("%Y-%m"), "sales": np.arange(60) * 2.0 + 10})
-    at = go(open_app(), "pages/data.py")
+    at = go(open_app(), "views/data.py")
     at.file_uploader[0].set_value(("shop sales.csv", csv_bytes(frame), "text/csv")).run()
     assert not at.exception
     data = at.session_state["recipe"]["data"]
@@ -114,7 +114,7 @@ def test_upload_suggests_the_task_and_columns():
 
 def test_a_broken_upload_gets_a_message_with_the_line_not_a_traceback():
     broken = b"text,label\nfine movie,pos\nbad, awful, movie,neg,extra\n" + b"ok film,pos\n" * 30
-    at = go(open_app(), "pages/data.py")
+    at = go(open_app(), "views/data.py")
     at.file_uploader[0].set_value(("reviews.csv", broken, "text/csv")).run()
     assert not at.exception
     messages = shown_text(at.error)
@@ -124,12 +124,12 @@ def test_a_broken_upload_gets_a_message_with_the_line_not_a_traceback():
 def test_user_strings_are_rendered_inert():
     frame = pd.DataFrame({"review": ["a **bold** [link](http://x) <b>tag</b> text that is long enough"] * 40,
                           "label": ["<script>alert(1)</script>", "*x*"] * 20})
-    at = go(open_app(), "pages/data.py")
+    at = go(open_app(), "views/data.py")
     at.file_uploader[0].set_value(("[click](http://evil).csv", csv_bytes(frame), "text/csv")).run()
     assert not at.exception
     heading = at.subheader[0].value
     assert heading.startswith("\\[click\\]\\(http\\:")  # markdown link syntax escaped
-    go(at, "pages/preprocess.py")
+    go(at, "views/preprocess.py")
     labels = [m.value for m in at.markdown if "alert" in m.value]
     assert labels and all("\\<script\\>" in m for m in labels)
 
@@ -137,7 +137,7 @@ def test_user_strings_are_rendered_inert():
 def test_a_recipe_file_loads_back_into_the_pages(tmp_path):
     recipe = default_recipe(source="sample:sine", task="forecasting", target="value").with_overrides(
         {"train.epochs": 7, "model.units": 16})
-    at = go(open_app(), "pages/runs.py")
+    at = go(open_app(), "views/runs.py")
     at.file_uploader[0].set_value(("my recipe.yaml", to_yaml(recipe).encode(), "application/x-yaml")).run()
     widget(at.button, "Use this Recipe").click().run()
     loaded = at.session_state["recipe"]
@@ -146,7 +146,7 @@ def test_a_recipe_file_loads_back_into_the_pages(tmp_path):
 
 
 def test_an_invalid_recipe_file_is_explained():
-    at = go(open_app(), "pages/runs.py")
+    at = go(open_app(), "views/runs.py")
     at.file_uploader[0].set_value(("bad.yaml", b"train:\n  epochs: 0\n  learnin_rate: 2\n", "application/x-yaml")).run()
     messages = shown_text(at.error)
     assert "epochs" in messages and "learnin_rate" in messages
@@ -159,7 +159,7 @@ from streamlit.testing.v1 import AppTest
 at = AppTest.from_file({APP!r}, default_timeout=60)
 at.run()
 for page in {PAGES!r}:
-    if page != "pages/model.py":  # the Model page asks the helper process, which imports TensorFlow there
+    if page != "views/model.py":  # the Model page asks the helper process, which imports TensorFlow there
         at.switch_page(page); at.run()
 print("tensorflow" in sys.modules, "keras" in sys.modules)
 """
@@ -170,7 +170,7 @@ print("tensorflow" in sys.modules, "keras" in sys.modules)
 @pytest.mark.slow
 def test_model_page_shows_layers_size_and_cudnn_from_the_registry():
     at = pick_sample(open_app(timeout=180), "reviews")
-    go(at, "pages/model.py")
+    go(at, "views/model.py")
     assert widget(at.selectbox, "Architecture").value == "rnn"
     assert widget(at.selectbox, "Cell").value == "gru"
     params = [m.value for m in at.metric if m.label == "Parameters"]
@@ -186,7 +186,7 @@ def test_model_page_shows_layers_size_and_cudnn_from_the_registry():
 @pytest.mark.slow
 def test_start_trains_in_the_background_and_evaluate_shows_the_result(studio_home):
     at = pick_sample(open_app(timeout=120), "sine")
-    go(at, "pages/train.py")
+    go(at, "views/train.py")
     widget(at.number_input, "Epochs").set_value(2).run()
     widget(at.button, "Start").click().run()
     run_id = at.session_state["active_run"]
@@ -199,7 +199,28 @@ def test_start_trains_in_the_background_and_evaluate_shows_the_result(studio_hom
     at.run()  # what the live fragment shows once the run is done
     assert [m.value for m in at.metric if m.label == "Epoch"] == ["2 / 2"]
     assert any(s.value.startswith("Done. Test:") for s in at.success)
-    go(at, "pages/evaluate.py")
+    go(at, "views/evaluate.py")
     assert at.dataframe and len(at.get("plotly_chart")) == 1  # metric table and forecast chart
-    go(at, "pages/runs.py")
+    go(at, "views/runs.py")
     assert at.dataframe[0].value["run"].tolist() == [run_id]
+
+
+def test_a_reload_brings_back_the_recipe_and_active_run(studio_home):
+    first = pick_sample(open_app(), "airline")
+    go(first, "views/preprocess.py")
+    widget(first.number_input, "Horizon").set_value(9).run()
+    session = first.session_state["owner"]
+    reloaded = AppTest.from_file(APP, default_timeout=60)
+    reloaded.query_params["session"] = session  # a reload keeps the address
+    reloaded.run()
+    assert reloaded.session_state["recipe"]["data"]["source"] == "sample:airline"
+    assert reloaded.session_state["recipe"]["preprocess"]["horizon"] == 9
+
+
+def test_a_forged_session_id_never_becomes_a_path(studio_home):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["session"] = "../../outside"
+    at.run()
+    assert at.session_state["owner"] != "../../outside"
+    assert not (studio_home.parent / "outside.json").exists()
+    assert all(p.parent.name == "sessions" for p in studio_home.rglob("*.json") if "sessions" in str(p))

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from pages import common
+from views import common
 from rnnstudio import charts
 from rnnstudio.errors import StudioError
 from rnnstudio.preview import augment_preview, series_preview, text_preview
@@ -25,7 +25,7 @@ recipe = common.recipe_dict()
 task = common.task_of(recipe)
 if not recipe["data"].get("source") or task is None:
     common.empty_state("No data yet — choose a file or a sample first.", "Data")
-    st.stop()
+    common.finish()
 
 settings, preview = st.columns([2, 3], gap="large")
 with settings:
@@ -54,7 +54,7 @@ with preview:
     for problem in problems:
         common.show_error(problem)
     if recipe_checked is None:
-        st.stop()
+        common.finish()
     try:
         frame, name = common.load_frame(recipe["data"]["source"])
         if task.name == "text-classification":

@@ -5,7 +5,7 @@ import time
 
 import streamlit as st
 
-from pages import common
+from views import common
 from rnnstudio import charts
 from rnnstudio.errors import StudioError
 from rnnstudio.recipe import parse_recipe, recipe_from_dict, to_yaml

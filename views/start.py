@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import common
+from views import common
 from rnnstudio.data.samples import list_samples
 from rnnstudio.recipe import default_recipe
 from rnnstudio.data.load import sample_defaults

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import common
+from views import common
 from rnnstudio import charts
 from rnnstudio.errors import StudioError
 from rnnstudio.recipe import describe_section
@@ -35,7 +35,7 @@ run = common.active_run()
 
 if not recipe["data"].get("source") and run is None:
     common.empty_state("No run yet — choose data first, or train on a sample from the Start page.", "Data")
-    st.stop()
+    common.finish()
 
 with st.expander("Training settings", expanded=run is None):
     common.section_form("train", MAIN_FIELDS, columns=4)
@@ -111,7 +111,7 @@ def live() -> None:
     if run.status == "completed":
         test = run.summary.get("metrics", {}).get("test", {})
         if test:
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in list(test.items())[:4])
+            shown = ", ".join(f"{k} {v:.4g}" + (" %" if k in ("mape", "smape") else "") for k, v in list(test.items())[:4])
             st.success(f"Done. Test: {common.plain(shown)}", icon=":material/check_circle:")
         st.page_link(common.PAGES["Evaluate"], label="See the evaluation", icon=":material/arrow_forward:")
 

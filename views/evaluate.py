@@ -4,13 +4,14 @@ import json
 
 import streamlit as st
 
-from pages import common
+from views import common
 from rnnstudio import charts
 from rnnstudio.errors import StudioError
 
 HEADLINE = {"text-classification": ("accuracy", "macro_f1", "roc_auc"),
             "sequence-classification": ("accuracy", "macro_f1", "roc_auc"),
             "forecasting": ("mae", "rmse", "mape", "smape")}
+PERCENT = ("mape", "smape")  # reported in percent
 TRY_HINTS = {"text-classification": ("Type one text per line", "What a wonderful film\nA dull, far too long story"),
              "sequence-classification": ("One sequence per line, numbers separated by commas or spaces",
                                          "0.1, 0.5, 0.9, 0.4, 0.1"),
@@ -32,7 +33,7 @@ st.title("Evaluate")
 runs = [r for r in common.registry().list(limit=200) if r.status == "completed"]
 if not runs:
     common.empty_state("No finished run yet — train one first.", "Train")
-    st.stop()
+    common.finish()
 mine = [r for r in runs if r.owner == common.owner()]
 choices = mine + [r for r in runs if r not in mine]
 active = st.session_state.get("active_run")
@@ -43,7 +44,7 @@ run = next(r for r in choices if r.run_id == picked)
 path = run.folder / "metrics.json"
 if not path.exists():
     st.error(f"Run {common.plain(run.run_id)} has no metrics file.", icon=":material/error:")
-    st.stop()
+    common.finish()
 metrics = read_metrics(str(run.folder), path.stat().st_mtime)
 task = run.task
 keys = [k for k in HEADLINE.get(task, ()) if k in metrics["test"]]
@@ -53,7 +54,8 @@ table = [{"model": "this model", **{k: metrics["test"].get(k) for k in keys}}]
 table += [{"model": name.replace("_", " "), **{k: scores.get(k) for k in keys}} for name, scores in metrics["baseline"].items()]
 st.dataframe(table, width="stretch", hide_index=True,
              column_config={k: st.column_config.NumberColumn(k.upper() if len(k) <= 5 else k.replace("_", " "),
-                                                             format="%.4g") for k in keys})
+                                                             format="%.2f %%" if k in PERCENT else "%.4g")
+                            for k in keys})
 better = "lower" if task == "forecasting" else "higher"
 st.caption(f"All on the same test split; {better} is better. "
            f"Latency per example: {metrics.get('inference', {}).get('latency_ms_median', float('nan')):.2f} ms median, "

@@ -7,6 +7,8 @@ helper process in rnnstudio.service).
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import uuid
 
@@ -15,7 +17,7 @@ import streamlit as st
 from rnnstudio.data.load import load_source, sample_defaults
 from rnnstudio.errors import RecipeError, StudioError
 from rnnstudio.recipe import Recipe, check, default_recipe, describe_section, recipe_from_dict
-from rnnstudio.runs import RunRegistry, studio_home
+from rnnstudio.runs import RunRegistry, studio_home, write_json_atomic
 from rnnstudio.service import ServiceClient
 from rnnstudio.tasks.base import get_task
 
@@ -55,10 +57,49 @@ def service() -> ServiceClient:
 def owner() -> str:
     """This browser's id, kept in the address so a reload still sees its own runs first."""
     if "owner" not in st.session_state:
-        st.session_state.owner = st.query_params.get("session") or uuid.uuid4().hex[:12]
+        given = st.query_params.get("session", "")
+        st.session_state.owner = given if _SESSION_ID.match(given) else uuid.uuid4().hex[:12]
     if st.query_params.get("session") != st.session_state.owner:
         st.query_params["session"] = st.session_state.owner
     return st.session_state.owner
+
+
+# ---------------------------------------------------------------- the session kept on disk
+_SESSION_ID = re.compile(r"^[0-9a-f]{12}$")
+
+
+def _session_file():
+    session = st.session_state.get("owner") or ""  # no st.* call: this runs after the page too
+    if not _SESSION_ID.match(session):  # only ids this app made become file names
+        return None
+    return studio_home() / "sessions" / f"{session}.json"
+
+
+def restore_session() -> None:
+    """After a reload, bring back this browser's Recipe and active run."""
+    if st.session_state.get("restored"):
+        return
+    st.session_state.restored = True
+    owner()
+    path = _session_file()
+    if path is None or not path.exists():
+        return
+    try:
+        saved = json.loads(path.read_text())
+        replace_recipe(saved["recipe"])
+        st.session_state.active_run = saved.get("active_run")
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # a damaged session file only means starting fresh
+
+
+def save_session() -> None:
+    path = _session_file()
+    if path is None or "recipe" not in st.session_state:
+        return
+    state = {"recipe": st.session_state.recipe, "active_run": st.session_state.get("active_run")}
+    if st.session_state.get("saved_state") != state:
+        write_json_atomic(path, state)
+        st.session_state.saved_state = json.loads(json.dumps(state))
 
 
 # ---------------------------------------------------------------- the Recipe in the session
@@ -122,6 +163,15 @@ def load_frame(source: str):
     return _load(source, stamp)
 
 
+# ---------------------------------------------------------------- ending a page early
+class PageDone(Exception):
+    """Ends a page early; unlike st.stop() the app still draws the sidebar after it."""
+
+
+def finish():
+    raise PageDone
+
+
 # ---------------------------------------------------------------- messages
 def show_error(exc: StudioError | Exception, *, where=st) -> None:
     """A clear message with its fix; never a traceback."""
@@ -170,7 +220,10 @@ def field_widget(section: str, meta: dict, value, *, where=st):
 
 
 def _float_step(meta: dict, value) -> float:
-    top = meta["max"] if meta["max"] is not None else (abs(value) * 10 if value else 1.0)
+    # One step changes the leading digit: 0.001 → 0.002, 0.3 → 0.4, 12 → 13.
+    if value:
+        return 10.0 ** math.floor(math.log10(abs(value)))
+    top = meta["max"] if meta["max"] is not None else 1.0
     return 0.01 if top <= 1 else 0.1 if top <= 10 else 1.0
 
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import common
+from views import common
 from rnnstudio import charts
 from rnnstudio.data.roles import suggest_roles
 from rnnstudio.data.samples import list_samples
@@ -30,7 +30,7 @@ if origin == "Upload a file":
             stored = store_upload(upload.getvalue(), upload.name, home=studio_home())
         except StudioError as exc:
             common.show_error(exc)
-            st.stop()
+            common.finish()
         if stored != source:
             try:
                 roles = suggest_roles(common.load_frame(stored)[0])
@@ -52,12 +52,12 @@ else:
 source = common.recipe_dict()["data"].get("source")
 if not source:
     common.empty_state("No data yet: upload a file above or pick a built-in sample.")
-    st.stop()
+    common.finish()
 try:
     frame, name = common.load_frame(source)
 except StudioError as exc:
     common.show_error(exc)
-    st.stop()
+    common.finish()
 
 recipe = common.recipe_dict()
 data = recipe["data"]
@@ -68,8 +68,8 @@ st.dataframe(frame.head(200), width="stretch", height=240)
 st.subheader("Task and columns")
 tasks = {t.name: t for t in list_tasks()}
 task_names = list(tasks)
-left, right = st.columns([1, 2])
-chosen = left.selectbox("Task", task_names, index=task_names.index(data["task"]) if data.get("task") in tasks else 0,
+grid = st.columns(3)
+chosen = grid[0].selectbox("Task", task_names, index=task_names.index(data["task"]) if data.get("task") in tasks else 0,
                         format_func=lambda n: tasks[n].title, key=common.form_key("data.task"),
                         help="What the model should learn: a class per text, a class per sequence, or future values.")
 if chosen != data.get("task"):
@@ -77,33 +77,32 @@ if chosen != data.get("task"):
     st.rerun()
 task = tasks[chosen]
 columns = [str(c) for c in frame.columns]
-with right:
-    cols = st.columns(2)
-    metas = {m["name"]: m for m in describe_section("data")}
-    fields = [f for f in task.data_fields if f != "seed"]
-    for i, field in enumerate(fields):
-        where, meta, value = cols[i % 2], metas[field], data.get(field)
-        label = field.replace("_", " ").capitalize()
-        key = common.form_key(f"data.{field}")
-        if field in ROLE_FIELDS:
-            options = columns if field == "target" else [AUTOMATIC, *columns]
-            index = options.index(value) if value in options else 0
-            picked = where.selectbox(label, options, index=index, help=meta["help"], key=key)
-            data[field] = None if picked == AUTOMATIC else picked
-        elif field == "feature_columns":
-            picked = where.multiselect(label, [c for c in columns if c != data.get("target")],
-                                       default=[c for c in (value or []) if c in columns], help=meta["help"] +
-                                       " Empty = automatic.", key=key)
-            data[field] = picked or None
-        else:
-            data[field] = common.field_widget("data", meta, value, where=where)
+# The role fields fill the grid after the task.
+metas = {m["name"]: m for m in describe_section("data")}
+fields = [f for f in task.data_fields if f != "seed"]
+for i, field in enumerate(fields, start=1):
+    where, meta, value = grid[i % 3], metas[field], data.get(field)
+    label = field.replace("_", " ").capitalize()
+    key = common.form_key(f"data.{field}")
+    if field in ROLE_FIELDS:
+        options = columns if field == "target" else [AUTOMATIC, *columns]
+        index = options.index(value) if value in options else 0
+        picked = where.selectbox(label, options, index=index, help=meta["help"], key=key)
+        data[field] = None if picked == AUTOMATIC else picked
+    elif field == "feature_columns":
+        picked = where.multiselect(label, [c for c in columns if c != data.get("target")],
+                                   default=[c for c in (value or []) if c in columns], help=meta["help"] +
+                                   " Empty = automatic.", key=key)
+        data[field] = picked or None
+    else:
+        data[field] = common.field_widget("data", meta, value, where=where)
 
 st.subheader("Validation report")
 try:
     report = data_report(recipe_from_dict(recipe), frame, name)
 except StudioError as exc:
     common.show_error(exc)
-    st.stop()
+    common.finish()
 for warning in report["warnings"]:
     st.warning(common.plain(warning), icon=":material/warning:")
 splits = report.get("splits", {})

@@ -4,7 +4,7 @@ import json
 
 import streamlit as st
 
-from pages import common
+from views import common
 from rnnstudio.errors import StudioError
 from rnnstudio.recipe import recipe_from_dict
 from rnnstudio.zoo.registry import get_model, list_models
@@ -25,7 +25,7 @@ recipe = common.recipe_dict()
 task = common.task_of(recipe)
 if not recipe["data"].get("source") or task is None:
     common.empty_state("No data yet — choose a file or a sample first.", "Data")
-    st.stop()
+    common.finish()
 
 families = [name for name in list_models() if task.input_kind in get_model(name).inputs]
 current = recipe["model"].get("name")
@@ -52,12 +52,12 @@ with right:
     for problem in problems:
         common.show_error(problem)
     if checked is None:
-        st.stop()
+        common.finish()
     try:
         summary = summary_of(json.dumps(checked.to_dict(), sort_keys=True))
     except StudioError as exc:
         common.show_error(exc)
-        st.stop()
+        common.finish()
     cols = st.columns(3)
     cols[0].metric("Parameters", f"{summary['parameters']:,}")
     cols[1].metric("Trainable", f"{summary['trainable_parameters']:,}")
