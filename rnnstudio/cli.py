@@ -154,6 +154,30 @@ def cmd_worker(args) -> int:
     return run_worker(args.run)
 
 
+def cmd_export(args) -> int:
+    """Exports a completed run (SavedModel on raw inputs, .keras, model card), verified in a fresh process."""
+    from rnnstudio.export.run import export_run
+
+    result = export_run(args.run, args.format.split(","), args.out)
+    if args.json:
+        print(json.dumps({"folder": result["folder"], "paths": result["paths"],
+                          "verification": result["verification"]}, default=str))
+    else:
+        print(f"exported to {result['folder']}")
+        for name, report in result["verification"].items():
+            print(f"  {name}: {'passed' if report.get('passed') else 'FAILED'} ({report.get('summary')})")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    """Batch prediction with an export folder, a SavedModel or a .keras model."""
+    from rnnstudio.export.predict import predict_file
+
+    summary = predict_file(args.artifact, args.input, args.output, progress=not args.json)
+    print(json.dumps(summary) if args.json else f"wrote {summary['rows']} prediction rows to {summary['output']}")
+    return 0
+
+
 def cmd_service(args) -> int:
     """The app's helper process: answers model-summary and prediction requests on stdin/stdout."""
     from rnnstudio.service import serve
@@ -345,6 +369,20 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int)
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(func=lambda a: {"evaluate": cmd_evaluate, "start": cmd_queue, "stop": cmd_queue}.get(a.action, cmd_runs)(a))
+
+    export = sub.add_parser("export", help="export a completed run: SavedModel on raw inputs, .keras, model card")
+    export.add_argument("run")
+    export.add_argument("--format", default="savedmodel,keras", help="comma-separated: savedmodel,keras")
+    export.add_argument("--out", help="folder to write (default: the run folder's export/)")
+    export.add_argument("--json", action="store_true")
+    export.set_defaults(func=cmd_export)
+
+    predict = sub.add_parser("predict", help="predict a file of raw rows with an exported model")
+    predict.add_argument("artifact", help="export folder, savedmodel/ folder or model.keras")
+    predict.add_argument("--input", required=True, help="CSV/TSV/TXT with the columns the model was trained on")
+    predict.add_argument("--output", required=True, help="CSV to write")
+    predict.add_argument("--json", action="store_true")
+    predict.set_defaults(func=cmd_predict)
 
     worker = sub.add_parser("worker", help=argparse.SUPPRESS)
     worker.add_argument("run")
