@@ -17,6 +17,7 @@ PAGE_FILES = [
     ("Model", "views/model.py", ":material/account_tree:"),
     ("Train", "views/train.py", ":material/play_circle:"),
     ("Evaluate", "views/evaluate.py", ":material/fact_check:"),
+    ("Export", "views/export.py", ":material/ios_share:"),
     ("Runs", "views/runs.py", ":material/history:"),
 ]
 pages = [st.Page(path, title=title, icon=icon, default=title == "Start", url_path=title.lower())

@@ -71,6 +71,8 @@ class RunPredictor:
         if kind == "text-classification":
             frame = pd.DataFrame({self.pipeline.text_column: [str(t) for t in inputs]})
             return self._probabilities(self.pipeline.transform_x(frame))
+        if kind == "forecasting":
+            return [self._forecast(parse_numbers(v) if isinstance(v, str) else v) for v in inputs]
         series = [parse_numbers(v) if isinstance(v, str) else np.asarray(v, dtype="float64") for v in inputs]
         if kind == "sequence-classification":
             n_features = len(self.pipeline.features)
@@ -82,22 +84,26 @@ class RunPredictor:
                                     f"got {s.shape[1]}.", fix="Give one row per step with one number per feature.")
                 shaped.append(s)
             return self._probabilities(self.pipeline.transform_series(shaped))
-        return [self._forecast(s) for s in series]
+        raise AssertionError(f"unknown task {kind}")
 
-    def _forecast(self, values: np.ndarray) -> dict:
+    def _forecast(self, values, features=None) -> dict:
+        """``values``: recent target values; ``features``: the same steps of the other input columns, if any."""
         pipe = self.pipeline
-        if pipe.features:
+        if isinstance(values, dict):
+            values, features = values["history"], values.get("features")
+        values = np.asarray(values, dtype="float64").reshape(-1)
+        if pipe.features and features is None:
             raise DataError(f"this model also reads {', '.join(pipe.features)}; typed input gives the target only.",
                             fix="Score a file with all columns: python -m rnnstudio evaluate RUN --data FILE.")
         needed = pipe.lookback + (1 if pipe.diff else 0)
-        values = values.reshape(-1)
         if len(values) < needed:
             raise DataError(f"the model looks back {pipe.lookback} steps, so it needs the last {needed} values; "
                             f"got {len(values)}.", fix=f"Paste at least {needed} recent values of '{pipe.target}'.")
         if pipe.log and (values <= -1).any():
             raise DataError("the model was trained on a log scale and needs values above -1.",
                             fix="Paste values in the same units as the training data.")
-        matrix, levels = pipe.model_matrix(values, np.zeros((len(values), 0)))
+        extra = np.zeros((len(values), 0)) if features is None else np.asarray(features, "float64").reshape(len(values), -1)
+        matrix, levels = pipe.model_matrix(values, extra)
         x = matrix[-pipe.lookback:][None].astype("float32")
         scaled = np.asarray(self.model.predict_on_batch(x), dtype="float64")
         forecast = pipe.to_original(scaled, levels[-1:])[0]

@@ -36,7 +36,14 @@ def _predict(folder: str, inputs: list) -> list:
     return predict_run(folder, inputs)
 
 
-METHODS = {"ping": lambda: "pong", "summary": _summary, "predict": _predict}
+def _export(run_id: str, formats: list, out_dir: str | None = None) -> dict:
+    from rnnstudio.export.run import export_run
+
+    result = export_run(run_id, formats, out_dir)
+    return {"folder": result["folder"], "paths": result["paths"], "verification": result["verification"]}
+
+
+METHODS = {"ping": lambda: "pong", "summary": _summary, "predict": _predict, "export": _export}
 
 
 def serve(stdin=None, stdout=None) -> int:

@@ -61,15 +61,13 @@ def predict_file(artifact: str | Path, input_path: str | Path, output_path: str 
         examples = [np.asarray(s, "float64").tolist() for s in series]
         ids = list(range(1, len(examples) + 1))
     else:
-        if pipeline.features:
-            raise StudioError("this forecaster also reads other columns; file prediction needs the target only.",
-                              fix="Export a forecaster trained on the target alone.")
-        _, y, _ = pipeline.table(frame, file=name)
+        _, y, f = pipeline.table(frame, file=name)
         needed = pipeline.lookback + (1 if pipeline.diff else 0)
         if len(y) < needed:
             raise StudioError(f"the file has {len(y)} values of '{pipeline.target}'; the model needs the last {needed}.",
                               file=name, fix="Give a longer history.")
-        examples, ids = [y[-needed:].tolist()], [len(y)]
+        window = {"history": y[-needed:].tolist(), "features": f[-needed:].tolist()}
+        examples, ids = [window if pipeline.features else window["history"]], [len(y)]
     if not examples:
         raise StudioError("the input file has no examples to predict.", file=name, fix="Give a file with data rows.")
     predict = _savedmodel_predictor(model_path) if kind == "savedmodel" else _keras_predictor(model_path, pipeline, task)
@@ -102,7 +100,7 @@ def _savedmodel_predictor(path: Path):
 def _keras_predictor(path: Path, pipeline, task):
     import keras
 
-    import rnnstudio.zoo.layers  # noqa: F401  (registers the custom layers for safe-mode loading)
+    import rnnstudio.zoo.layers  # noqa: F401 -- registers the custom layers for safe-mode loading
 
     model = keras.saving.load_model(path, safe_mode=True)
 
@@ -116,7 +114,9 @@ def _keras_predictor(path: Path, pipeline, task):
                                            for s in request["sequences"]])
         else:
             history = np.asarray(request["history"], "float64")
-            matrices = [pipeline.model_matrix(h, np.zeros((len(h), 0))) for h in history]
+            features = request.get("features") or [np.zeros((len(h), 0)) for h in history]
+            matrices = [pipeline.model_matrix(h, np.asarray(f, "float64").reshape(len(h), -1))
+                        for h, f in zip(history, features)]
             x = np.stack([m[-pipeline.lookback:] for m, _ in matrices]).astype("float32")
             levels = np.array([z[-1] for _, z in matrices])
             return {"forecast": pipeline.to_original(np.asarray(model.predict_on_batch(x), "float64"), levels)}

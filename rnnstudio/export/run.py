@@ -119,13 +119,12 @@ def held_back_examples(predictor) -> list:
     if task == "sequence-classification":
         series, _ = pipeline.series(frame, file=name)
         return [np.asarray(s, dtype="float64").tolist() for s in series[-MAX_EXAMPLES:]]
-    if pipeline.features:
-        raise StudioError("exporting forecasts that read extra input columns is not available yet.",
-                          fix="Train on the target alone (data.feature_columns empty) to export a SavedModel.")
-    _, y, _ = pipeline.table(frame, file=name)
+    _, y, f = pipeline.table(frame, file=name)
     needed = pipeline.lookback + (1 if pipeline.diff else 0)
-    ends = range(len(y), needed - 1, -max(1, pipeline.horizon))
-    return [y[end - needed:end].tolist() for end in list(ends)[:MAX_EXAMPLES]]
+    ends = list(range(len(y), needed - 1, -max(1, pipeline.horizon)))[:MAX_EXAMPLES]
+    if pipeline.features:
+        return [{"history": y[end - needed:end].tolist(), "features": f[end - needed:end].tolist()} for end in ends]
+    return [y[end - needed:end].tolist() for end in ends]
 
 
 def _studio_outputs(task: str, answers: list[dict]) -> dict:
@@ -140,6 +139,8 @@ def serving_request(task: str, examples: list) -> dict:
     if task == "text-classification":
         return {"text": list(examples)}
     if task == "forecasting":
+        if examples and isinstance(examples[0], dict):
+            return {"history": [e["history"] for e in examples], "features": [e["features"] for e in examples]}
         return {"history": [list(map(float, e)) for e in examples]}
     longest = max(len(e) for e in examples)
     features = len(examples[0][0]) if examples and isinstance(examples[0][0], list) else 1

@@ -27,13 +27,22 @@ def write_savedmodel(predictor, path: Path) -> dict:
     if task == "forecasting":
         needed = pipeline.lookback + (1 if pipeline.diff else 0)
 
-        def serve(history):
-            x, last_level = serving.forecast_inputs(pipeline, tf.cast(history, tf.float64), None)
+        def forecast(history, features=None):
+            x, last_level = serving.forecast_inputs(pipeline, tf.cast(history, tf.float64),
+                                                    None if features is None else tf.cast(features, tf.float64))
             return {"forecast": serving.forecast_outputs(pipeline, model(x, training=False), last_level)}
 
         spec = [tf.TensorSpec([None, needed], tf.float64, name="history")]
-        signature = {"inputs": {"history": f"float64 [batch, {needed}]: the last {needed} values, oldest first, "
-                                           "in original units"},
+        inputs = {"history": f"float64 [batch, {needed}]: the last {needed} values, oldest first, in original units"}
+        if pipeline.features:
+            spec.append(tf.TensorSpec([None, needed, len(pipeline.features)], tf.float64, name="features"))
+            inputs["features"] = (f"float64 [batch, {needed}, {len(pipeline.features)}]: the same steps of "
+                                  f"{', '.join(pipeline.features)}")
+            serve = forecast
+        else:
+            def serve(history):
+                return forecast(history)
+        signature = {"inputs": inputs,
                      "outputs": {"forecast": f"float64 [batch, {pipeline.horizon}]: the next values, original units"}}
     else:
         classes = tf.constant([str(c) for c in pipeline.classes])

@@ -18,7 +18,7 @@ from rnnstudio.runs import RunRegistry
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGES = ["views/start.py", "views/data.py", "views/preprocess.py", "views/model.py", "views/train.py",
-         "views/evaluate.py", "views/runs.py"]
+         "views/evaluate.py", "views/export.py", "views/runs.py"]
 
 
 def open_app(timeout: float = 60) -> AppTest:
@@ -203,6 +203,12 @@ def test_start_trains_in_the_background_and_evaluate_shows_the_result(studio_hom
     assert at.dataframe and len(at.get("plotly_chart")) == 1  # metric table and forecast chart
     go(at, "views/runs.py")
     assert at.dataframe[0].value["run"].tolist() == [run_id]
+    go(at, "views/export.py")
+    at.default_timeout = 300
+    widget(at.button, "Export and verify").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert any("savedmodel" in s.value and "max difference" in s.value for s in at.success)
+    assert (registry.get(run_id).folder / "export" / "savedmodel" / "saved_model.pb").exists()
 
 
 def test_a_reload_brings_back_the_recipe_and_active_run(studio_home):

@@ -31,6 +31,7 @@ def trained(name: str, **overrides):
     ("reviews", {}),
     ("reviews", {"preprocess.tokenizer": "char", "preprocess.padding": "pre", "preprocess.truncating": "pre"}),
     ("airline", {"preprocess.horizon": 6}),
+    ("sine", {"model.units": 8, "preprocess.horizon": 3}),  # multivariate: target plus temperature
     ("shapes", {}),
 ])
 def test_savedmodel_on_raw_inputs_matches_the_studio_in_a_fresh_process(sample, overrides, tmp_path):
