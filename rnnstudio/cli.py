@@ -372,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="export a completed run: SavedModel on raw inputs, .keras, model card")
     export.add_argument("run")
-    export.add_argument("--format", default="savedmodel,keras", help="comma-separated: savedmodel,keras")
+    export.add_argument("--format", default="savedmodel,keras", help="comma-separated: savedmodel,keras,tflite")
     export.add_argument("--out", help="folder to write (default: the run folder's export/)")
     export.add_argument("--json", action="store_true")
     export.set_defaults(func=cmd_export)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from views import common
 from rnnstudio.errors import StudioError
-from rnnstudio.export.run import FORMATS
+from rnnstudio.export.run import DEFAULT_FORMATS, FORMATS
 
 
 def zipped(folder: Path) -> bytes:
@@ -31,10 +31,11 @@ ids = [r.run_id for r in runs]
 picked = st.selectbox("Run", ids, index=ids.index(active) if active in ids else 0,
                       format_func=lambda i: next(f"{r.name} · {r.model} · {r.run_id}" for r in runs if r.run_id == i))
 run = next(r for r in runs if r.run_id == picked)
-formats = st.multiselect("Formats", list(FORMATS), default=list(FORMATS),
+formats = st.multiselect("Formats", list(FORMATS), default=list(DEFAULT_FORMATS),
                          help="savedmodel: TensorFlow SavedModel whose serving_default signature takes raw inputs "
                               "(preprocessing inside the graph); keras: the .keras model plus the fitted "
-                              "preprocessing as JSON.")
+                              "preprocessing as JSON; tflite: the numeric core for LiteRT (token ids or scaled "
+                              "windows in; preprocessing from pipeline.json).")
 st.caption("Every export is loaded in a fresh Python process without RNN Studio and must reproduce the studio's "
            "predictions on held-back examples (≤ 1e-5 difference, 100 % label agreement) before it is kept.")
 if st.button("Export and verify", type="primary", icon=":material/ios_share:", disabled=not formats):

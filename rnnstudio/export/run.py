@@ -24,7 +24,8 @@ from rnnstudio.errors import RunError, StudioError
 from rnnstudio.runs import RunRegistry, write_json_atomic
 from rnnstudio.runs.files import json_dumps
 
-FORMATS = ("savedmodel", "keras")
+FORMATS = ("savedmodel", "keras", "tflite")
+DEFAULT_FORMATS = ("savedmodel", "keras")
 TOLERANCE = 1e-5
 MAX_EXAMPLES = 200
 #: Texts people really type, beside the test split, for the tokenizer parity check.
@@ -33,7 +34,7 @@ HARD_TEXTS = ["Don't stop -- it's 3.14!", "", "   ", "naïve café, ÀÉÎ stra�
               "e\u0301t\u00e9", "URL http://x.org/a?b=c&d", "#tag @user :-) <3", "a" * 500]
 
 
-def export_run(run_id: str, formats=FORMATS, out_dir: str | Path | None = None, *,
+def export_run(run_id: str, formats=DEFAULT_FORMATS, out_dir: str | Path | None = None, *,
                registry: RunRegistry | None = None) -> dict:
     """Exports a completed run; returns ``{"folder", "paths", "verification", "card"}``.
 
@@ -49,7 +50,7 @@ def export_run(run_id: str, formats=FORMATS, out_dir: str | Path | None = None, 
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise StudioError(f"unknown export format(s): {', '.join(unknown) or '(none)'}.",
-                          fix=f"Use one or more of: {', '.join(FORMATS)} (tflite is not available in this version).")
+                          fix=f"Use one or more of: {', '.join(FORMATS)}.")
     target = Path(out_dir) if out_dir else run.folder / "export"
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
@@ -90,6 +91,14 @@ def _export_into(run, formats: list[str], folder: Path) -> dict:
         verification["savedmodel"]["signature"] = signature
         if predictor.task.name == "text-classification":
             verification["tokenizer_parity"] = tokenizer_parity(predictor, examples + HARD_TEXTS)
+    if "tflite" in formats:
+        from rnnstudio.export.tflite import verify_tflite, write_tflite
+        from rnnstudio.train.runner import load_run_model
+
+        core = load_run_model(run.folder)  # a fresh copy: the SavedModel traced the other one
+        write_tflite(core, folder / "model.tflite")
+        paths["tflite"] = str(folder / "model.tflite")
+        verification["tflite"] = verify_tflite(folder / "model.tflite", core, _model_inputs(predictor, examples))
     failed = [name for name, report in verification.items() if not report.get("passed", True)]
     card = model_card(run, predictor, verification, formats)
     write_json_atomic(folder / "model_card.json", json.loads(json_dumps(card)))
@@ -125,6 +134,23 @@ def held_back_examples(predictor) -> list:
     if pipeline.features:
         return [{"history": y[end - needed:end].tolist(), "features": f[end - needed:end].tolist()} for end in ends]
     return [y[end - needed:end].tolist() for end in ends]
+
+
+def _model_inputs(predictor, examples: list) -> np.ndarray:
+    """The model-level inputs (ids or scaled windows) the studio makes from raw examples."""
+    import pandas as pd
+
+    pipeline, task = predictor.pipeline, predictor.task.name
+    if task == "text-classification":
+        return pipeline.transform_x(pd.DataFrame({pipeline.text_column: examples}))
+    if task == "sequence-classification":
+        return pipeline.transform_series([np.asarray(e, "float64").reshape(len(e), -1) for e in examples])
+    rows = []
+    for e in examples:
+        history = np.asarray(e["history"] if isinstance(e, dict) else e, "float64")
+        features = np.asarray(e["features"], "float64") if isinstance(e, dict) else np.zeros((len(history), 0))
+        rows.append(pipeline.model_matrix(history, features)[0][-pipeline.lookback:])
+    return np.stack(rows).astype("float32")
 
 
 def _studio_outputs(task: str, answers: list[dict]) -> dict:

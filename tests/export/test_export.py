@@ -36,7 +36,9 @@ def trained(name: str, **overrides):
 ])
 def test_savedmodel_on_raw_inputs_matches_the_studio_in_a_fresh_process(sample, overrides, tmp_path):
     run = trained(sample, **overrides)
-    result = export_run(run.run_id, ["savedmodel", "keras"], tmp_path / "out")
+    result = export_run(run.run_id, ["savedmodel", "keras", "tflite"], tmp_path / "out")
+    lite = result["verification"]["tflite"]
+    assert lite["passed"] and lite["fresh_process"] and lite["max_difference"] <= 1e-5
     report = result["verification"]["savedmodel"]
     assert report["passed"] and report["fresh_process"] and report["examples"] > 0
     assert report["max_difference"] <= 1e-5 and report["cudnn_ops"] == []
@@ -47,7 +49,7 @@ def test_savedmodel_on_raw_inputs_matches_the_studio_in_a_fresh_process(sample, 
         assert parity["mismatches"] == 0 and parity["texts"] > 100
     folder = tmp_path / "out"
     assert {p.name for p in folder.iterdir()} >= {"savedmodel", "model.keras", "pipeline.json", "MODEL_CARD.md",
-                                                  "model_card.json"}
+                                                  "model_card.json", "model.tflite"}
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]  # the staging folder is gone
     card = json.loads((folder / "model_card.json").read_text())
     assert card["example_request"]["signature_name"] == "serving_default" and card["metrics"]["baseline"]
@@ -83,8 +85,8 @@ def test_exports_refuse_what_they_cannot_do(tmp_path):
     with pytest.raises(StudioError, match="only completed runs"):
         export_run(pending.run_id)
     run = trained("sine", **{"model.units": 8})
-    with pytest.raises(StudioError, match="tflite"):
-        export_run(run.run_id, ["tflite"])
+    with pytest.raises(StudioError, match="onnx"):
+        export_run(run.run_id, ["onnx"])
     (tmp_path / "model.h5").write_bytes(b"\x89HDF\r\n")
     with pytest.raises(StudioError, match="refused"):
         predict_file(tmp_path / "model.h5", tmp_path / "x.csv", tmp_path / "y.csv", progress=False)
