@@ -47,10 +47,20 @@ def write_savedmodel(predictor, path: Path) -> dict:
     else:
         classes = tf.constant([str(c) for c in pipeline.classes])
         if task == "text-classification":
-            preprocess = serving.TextPreprocessor(pipeline.encoder)
-            archive.track(preprocess.table)
-            spec = [tf.TensorSpec([None], tf.string, name="text")]
-            inputs = {"text": "string [batch]: raw texts"}
+            try:
+                preprocess = serving.TextPreprocessor(pipeline.encoder)
+                archive.track(preprocess.table)
+                spec = [tf.TensorSpec([None], tf.string, name="text")]
+                inputs = {"text": "string [batch]: raw texts"}
+            except serving.UnsupportedTokenizer as exc:
+                # Token ids in; the tokenizer and vocabulary travel as JSON (pipeline.json) beside the model.
+                def preprocess(ids):
+                    return ids
+
+                length = int(pipeline.encoder.max_length_)
+                spec = [tf.TensorSpec([None, length], tf.int32, name="ids")]
+                inputs = {"ids": f"int32 [batch, {length}]: token ids made with the tokenizer and vocabulary in "
+                                 f"pipeline.json (0 = padding, 1 = unknown)", "why": exc.message}
         else:
             def preprocess(sequences):
                 return serving.sequence_inputs(pipeline, tf.cast(sequences, tf.float64))

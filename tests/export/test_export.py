@@ -79,6 +79,16 @@ def test_predict_gives_the_same_answers_from_savedmodel_and_keras_and_defuses_fo
     assert safe_cell("=1+1") == "'=1+1" and safe_cell("-3") == "'-3" and safe_cell(-3.0) == -3.0
 
 
+def test_a_tokenizer_the_graph_cannot_express_gets_an_ids_signature(tmp_path):
+    run = trained("reviews", **{"preprocess.tokenizer": "treebank"})
+    result = export_run(run.run_id, ["savedmodel"], tmp_path / "out")
+    report = result["verification"]["savedmodel"]
+    assert report["passed"] and report["label_agreement"] == 1.0
+    assert set(report["signature"]["inputs"]) == {"ids", "why"} and "treebank" in report["signature"]["inputs"]["why"]
+    encoder = json.loads((tmp_path / "out" / "pipeline.json").read_text())["encoder"]
+    assert encoder["params"]["tokenizer"] == "treebank" and len(encoder["vocabulary_"]) > 10
+
+
 def test_exports_refuse_what_they_cannot_do(tmp_path):
     registry = RunRegistry()
     pending = registry.create_run({}, task="forecasting", model="rnn")
