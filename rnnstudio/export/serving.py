@@ -40,18 +40,20 @@ def _tokenize(texts: tf.Tensor, encoder: dict) -> tf.RaggedTensor:
             "or char for a SavedModel that takes raw text.")
 
 
-def _place(ids: tf.RaggedTensor, length: int, padding: str, truncating: str) -> tf.Tensor:
-    """Ragged ids → [batch, length] with the studio's pad_sequences rules (0 = padding)."""
+def _place(rows: tf.RaggedTensor, length: int, padding: str, truncating: str) -> tf.Tensor:
+    """Ragged rows of ids [batch, (n)] or steps [batch, (n), F] → padded to ``length`` like pad_sequences (0 = padding)."""
     if truncating == "pre":
-        start = tf.maximum(ids.row_lengths() - length, 0)
-        ids = tf.ragged.boolean_mask(ids, tf.ragged.range(ids.row_lengths()) >= tf.expand_dims(start, 1))
+        start = tf.maximum(rows.row_lengths() - length, 0)
+        rows = tf.ragged.boolean_mask(rows, tf.ragged.range(rows.row_lengths()) >= tf.expand_dims(start, 1))
     else:
-        ids = ids[:, :length]
-    dense = ids.to_tensor(default_value=0, shape=[None, length])
+        rows = rows[:, :length]
+    dense = rows.to_tensor(default_value=tf.zeros([], rows.dtype), shape=[None, length] + [None] * (rows.shape.rank - 2))
     if padding == "pre":  # move each row's real steps to its end
-        real = tf.cast(ids.row_lengths(), tf.int32)
+        real = tf.cast(rows.row_lengths(), tf.int32)
         source = tf.range(length)[None, :] - (length - real)[:, None]
-        dense = tf.where(source >= 0, tf.gather(dense, tf.maximum(source, 0), batch_dims=1), tf.zeros_like(dense))
+        gathered = tf.gather(dense, tf.maximum(source, 0), batch_dims=1)
+        keep = tf.reshape(source >= 0, tf.concat([tf.shape(source), tf.ones([rows.shape.rank - 2], tf.int32)], 0))
+        dense = tf.where(keep, gathered, tf.zeros_like(gathered))
     return dense
 
 
@@ -120,20 +122,5 @@ def sequence_inputs(pipeline, sequences: tf.Tensor) -> tf.Tensor:
     scaled = tf.where(zero, tf.constant(1e-6, tf.float64), scaled)
     ragged = tf.RaggedTensor.from_tensor(tf.cast(scaled, tf.float32), lengths=lengths)
     n_features = len(pipeline.features)
-    flat = _place_steps(ragged, pipeline.max_length, pipeline.padding, pipeline.truncating)
+    flat = _place(ragged, pipeline.max_length, pipeline.padding, pipeline.truncating)
     return tf.ensure_shape(flat, [None, pipeline.max_length, n_features])
-
-
-def _place_steps(steps: tf.RaggedTensor, length: int, padding: str, truncating: str) -> tf.Tensor:
-    if truncating == "pre":
-        start = tf.maximum(steps.row_lengths() - length, 0)
-        steps = tf.ragged.boolean_mask(steps, tf.ragged.range(steps.row_lengths()) >= tf.expand_dims(start, 1))
-    else:
-        steps = steps[:, :length]
-    dense = steps.to_tensor(default_value=0.0, shape=[None, length, None])
-    if padding == "pre":
-        real = tf.cast(steps.row_lengths(), tf.int32)
-        source = tf.range(length)[None, :] - (length - real)[:, None]
-        gathered = tf.gather(dense, tf.maximum(source, 0), batch_dims=1)
-        dense = tf.where((source >= 0)[..., None], gathered, tf.zeros_like(gathered))
-    return dense

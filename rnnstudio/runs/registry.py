@@ -158,6 +158,20 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"metric kind must be one of {METRIC_KINDS}, got {kind!r}")
 
 
+def _refuse_unstartable(run_id: str, status: str) -> None:
+    if status not in CLAIMABLE:
+        raise RunError(f"Run '{run_id}' is {status} and cannot be started again.",
+                       fix="start a new run from its recipe instead.")
+
+
+def _mark_running(con: sqlite3.Connection, run_id: str, pid: int) -> None:
+    con.execute(
+        "UPDATE runs SET status = 'running', pid = ?, started = COALESCE(started, ?),"
+        " finished = NULL, error = NULL WHERE run_id = ?",
+        (int(pid), time.time(), run_id),
+    )
+
+
 def _is_locked(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
@@ -517,16 +531,8 @@ class RunRegistry:
             status = con.execute("SELECT status FROM runs WHERE run_id = ?", (full,)).fetchone()[0]
             if status == "running":
                 return False
-            if status not in CLAIMABLE:
-                raise RunError(
-                    f"Run '{full}' is {status} and cannot be started again.",
-                    fix="start a new run from its recipe instead.",
-                )
-            con.execute(
-                "UPDATE runs SET status = 'running', pid = ?, started = COALESCE(started, ?),"
-                " finished = NULL, error = NULL WHERE run_id = ?",
-                (int(pid), time.time(), full),
-            )
+            _refuse_unstartable(full, status)
+            _mark_running(con, full, pid)
             return True
 
         return self._write(take)
@@ -589,11 +595,7 @@ class RunRegistry:
             status = con.execute("SELECT status FROM runs WHERE run_id = ?", (full,)).fetchone()[0]
             if status in ("queued", "running"):
                 return False
-            if status not in CLAIMABLE:
-                raise RunError(
-                    f"Run '{full}' is {status} and cannot be started again.",
-                    fix="start a new run from its recipe instead.",
-                )
+            _refuse_unstartable(full, status)
             con.execute(
                 "UPDATE runs SET status = 'queued', queued = ?, finished = NULL, error = NULL, pid = NULL"
                 " WHERE run_id = ?",
@@ -621,11 +623,7 @@ class RunRegistry:
                 "SELECT run_id FROM runs WHERE status = 'queued' ORDER BY queued, run_id LIMIT 1").fetchone()[0]
             if running >= max_running or first != full:
                 return False
-            con.execute(
-                "UPDATE runs SET status = 'running', pid = ?, started = COALESCE(started, ?),"
-                " finished = NULL, error = NULL WHERE run_id = ?",
-                (int(pid), time.time(), full),
-            )
+            _mark_running(con, full, pid)
             return True
 
         return self._write(take)

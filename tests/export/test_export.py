@@ -33,6 +33,7 @@ def trained(name: str, **overrides):
     ("airline", {"preprocess.horizon": 6}),
     ("sine", {"model.units": 8, "preprocess.horizon": 3}),  # multivariate: target plus temperature
     ("shapes", {}),
+    ("shapes", {"preprocess.padding": "pre", "preprocess.truncating": "pre", "preprocess.max_length": 40}),
 ])
 def test_savedmodel_on_raw_inputs_matches_the_studio_in_a_fresh_process(sample, overrides, tmp_path):
     run = trained(sample, **overrides)
