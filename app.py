@@ -19,6 +19,7 @@ PAGE_FILES = [
     ("Evaluate", "views/evaluate.py", ":material/fact_check:"),
     ("Export", "views/export.py", ":material/ios_share:"),
     ("Runs", "views/runs.py", ":material/history:"),
+    ("Lessons", "views/lessons.py", ":material/school:"),
 ]
 pages = [st.Page(path, title=title, icon=icon, default=title == "Start", url_path=title.lower())
          for title, path, icon in PAGE_FILES]

@@ -25,6 +25,7 @@ __all__ = [
     "smooth", "coverage", "eta_seconds",
     "training_curves", "learning_rate_curve", "gradient_norms", "throughput", "compare_curves",
     "confusion_matrix", "roc_curve", "forecast_chart", "length_histogram", "class_balance", "series_windows",
+    "seed_curves", "seed_spread", "train_vs_val",
 ]
 
 TEMPLATE = "plotly_white"
@@ -232,7 +233,14 @@ def training_curves(epoch_rows: Sequence[Mapping] | None, step_rows: Sequence[Ma
             fig.update_yaxes(tickformat=".0%", row=1, col=2)
     fig.update_xaxes(title_text=x_title, row=1, col=1)
     fig.update_yaxes(title_text="loss", row=1, col=1)
-    return _style(fig, title)
+    _style(fig, title)
+    if show_metric:  # one legend above each panel, so "train" never leaves the reader guessing which panel
+        fig.for_each_trace(lambda t: t.update(legend="legend2"), selector=lambda t: t.xaxis == "x2")
+        left = sum(1 for t in fig.data if t.showlegend is not False and t.xaxis != "x2")
+        fig.update_layout(legend=dict(orientation="v", x=0.0, xanchor="left", y=1.02, yanchor="bottom", tracegroupgap=0),
+                          legend2=dict(orientation="v", x=0.55, xanchor="left", y=1.02, yanchor="bottom", tracegroupgap=0),
+                          margin=dict(t=56 + 20 * max(left, 2)))
+    return fig
 
 
 def _epoch_positions(epochs: Sequence[Mapping], steps: Sequence[Mapping], x_title: str) -> list[float]:
@@ -311,14 +319,25 @@ def throughput(step_rows: Sequence[Mapping] | None, *, steps_per_epoch: int | No
                                mode="lines+markers", line=dict(color=ACCENT), marker=dict(size=4)))
     _style(fig, title, x_title, "samples / s")
     fig.update_yaxes(rangemode="tozero")
+    # The first epoch's running mean includes building the training graph, so it starts near 0.
+    first = min(r.get("epoch") or 0 for r in rows)
+    warm = [x for x, r in zip(xs, rows) if (r.get("epoch") or 0) == first]
+    fig.add_vrect(x0=min(xs[0], warm[0]), x1=warm[-1], fillcolor=NEUTRAL, opacity=0.12, line_width=0, layer="below")
+    fig.add_annotation(x=warm[0], y=1.0, xref="x", yref="paper", xanchor="left", yanchor="top", showarrow=False,
+                       text="first epoch: includes building<br>the training graph", font=dict(color=NEUTRAL, size=11))
     return fig
+
+
+def _runs_having(runs: Mapping[str, Sequence[Mapping]] | None, key: str) -> dict[str, list]:
+    """Each run's epoch rows in order, keeping only the runs that recorded ``key``."""
+    ordered = {label: _sorted_epochs(rows) for label, rows in (runs or {}).items()}
+    return {label: rows for label, rows in ordered.items() if _has(rows, key)}
 
 
 def compare_curves(runs: Mapping[str, Sequence[Mapping]] | None, key: str = "val_loss") -> go.Figure:
     """One curve of ``key`` per epoch for each run, overlaid."""
     title = f"{_label(key)} by run"
-    runs = {label: _sorted_epochs(rows) for label, rows in (runs or {}).items()}
-    runs = {label: rows for label, rows in runs.items() if _has(rows, key)}
+    runs = _runs_having(runs, key)
     if not runs:
         return _empty(title, "epoch", _label(key), f"no {_label(key)} recorded yet")
     fig = go.Figure()
@@ -613,3 +632,80 @@ def _edge(xs: list, i: int, side: int):
     except (TypeError, ValueError):
         return xs[i]
     return a + (b - a) / 2
+
+
+# ---------------------------------------------------------------- seeds and lessons
+
+def seed_curves(runs: Mapping[str, Sequence[Mapping]] | None, key: str = "val_loss") -> go.Figure:
+    """One thin line of ``key`` per seed, and their mean ± one standard deviation as a band."""
+    title = f"{_label(key)} per seed"
+    runs = _runs_having(runs, key)
+    if not runs:
+        return _empty(title, "epoch", _label(key), f"no {_label(key)} recorded yet")
+    fig = go.Figure()
+    by_epoch: dict[int, list[float]] = {}
+    for i, (label, rows) in enumerate(runs.items()):
+        xs, ys = [r["epoch"] for r in rows], [_number(r.get(key)) for r in rows]
+        for x, y in zip(xs, ys):
+            if y is not None:
+                by_epoch.setdefault(x, []).append(y)
+        fig.add_trace(go.Scatter(x=xs, y=ys, name=_plain(label), mode="lines", opacity=0.55,
+                                 line=dict(color=PALETTE[i % len(PALETTE)], width=1.2)))
+    epochs = sorted(e for e, v in by_epoch.items() if len(v) > 1)
+    if epochs:
+        mean = np.array([np.mean(by_epoch[e]) for e in epochs])
+        std = np.array([np.std(by_epoch[e], ddof=1) for e in epochs])
+        fig.add_trace(go.Scatter(x=epochs + epochs[::-1], y=list(mean + std) + list((mean - std)[::-1]), fill="toself",
+                                 fillcolor="rgba(33, 37, 41, 0.12)", line=dict(width=0), hoverinfo="skip",
+                                 name="mean ± std"))
+        fig.add_trace(go.Scatter(x=epochs, y=mean.tolist(), name="mean", mode="lines",
+                                 line=dict(color="#212529", width=2.5)))
+    _style(fig, title, "epoch", _label(key), hovermode="x")
+    if key.endswith("accuracy"):
+        fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
+def seed_spread(spread: Mapping[str, Mapping] | None) -> go.Figure:
+    """Each test metric's value per seed as dots, with the mean and a ± one-standard-deviation bar."""
+    title = "Test metrics across seeds"
+    spread = {k: v for k, v in (spread or {}).items() if isinstance(v, Mapping) and v.get("values")}
+    if not spread:
+        return _empty(title, "metric", "value", "no completed runs yet")
+    names = [_label(k) for k in spread]
+    fig = go.Figure()
+    for name, stats in zip(names, spread.values()):
+        values = [_number(v) for v in stats["values"]]
+        fig.add_trace(go.Scatter(x=[name] * len(values), y=values, mode="markers", showlegend=False,
+                                 marker=dict(color=ACCENT, size=9, opacity=0.6),
+                                 hovertemplate="%{y:.4g}<extra>one seed</extra>"))
+    fig.add_trace(go.Scatter(
+        x=names, y=[_number(s["mean"]) for s in spread.values()], mode="markers", name="mean ± std",
+        marker=dict(color="#212529", size=14, symbol="line-ew-open", line=dict(width=3)),
+        error_y=dict(type="data", array=[_number(s["std"]) or 0.0 for s in spread.values()], color="#212529",
+                     thickness=2, width=10),
+        hovertemplate="mean %{y:.4g} ± %{error_y.array:.2g}<extra></extra>"))
+    _style(fig, title, None, "value", hovermode="closest")
+    return fig
+
+
+def train_vs_val(runs: Mapping[str, Sequence[Mapping]] | None, key: str = "loss") -> go.Figure:
+    """Training (solid) and validation (dotted) ``key`` of each run on one chart, one colour per run."""
+    title = f"Training and validation {_label(key)}"
+    runs = _runs_having(runs, key)
+    if not runs:
+        return _empty(title, "epoch", _label(key), f"no {_label(key)} recorded yet")
+    fig = go.Figure()
+    for i, (label, rows) in enumerate(runs.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        xs = [r["epoch"] for r in rows]
+        fig.add_trace(go.Scatter(x=xs, y=[_number(r.get(key)) for r in rows], name=f"{_plain(label)} · training",
+                                 mode="lines", line=dict(color=colour, width=2)))
+        if _has(rows, f"val_{key}"):
+            fig.add_trace(go.Scatter(x=xs, y=[_number(r.get(f"val_{key}")) for r in rows],
+                                     name=f"{_plain(label)} · validation", mode="lines",
+                                     line=dict(color=colour, width=2, dash="dot")))
+    _style(fig, title, "epoch", _label(key), hovermode="x")
+    if key.endswith("accuracy"):
+        fig.update_yaxes(tickformat=".0%")
+    return fig

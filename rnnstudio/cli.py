@@ -1,4 +1,4 @@
-"""The command line: ``python -m rnnstudio train|init|resume|evaluate|runs|samples|reference``.
+"""The command line: ``python -m rnnstudio train|init|resume|evaluate|runs|lesson|samples|reference``.
 
 Every command prints errors a user can fix as one readable message (exit code
 2, no traceback); with ``--json`` the last line printed is one JSON object.
@@ -148,7 +148,11 @@ def cmd_resume(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    """Body of a queued run's worker process (started by the app or `runs start`)."""
+    """A queued run's worker (started by the app or `runs start`): a supervisor around the training process."""
+    if not args.attached:
+        from rnnstudio.runs.supervise import supervise
+
+        return supervise(args.run)
     from rnnstudio.runs.jobs import run_worker
 
     return run_worker(args.run)
@@ -170,10 +174,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    """Batch prediction with an export folder, a SavedModel or a .keras model."""
+    """Batch prediction with an export folder, a SavedModel or a .keras model, opened in a separate process."""
+    from rnnstudio.export.model_files import in_child_process
     from rnnstudio.export.predict import predict_file
 
-    summary = predict_file(args.artifact, args.input, args.output, progress=not args.json)
+    summary = in_child_process(predict_file, args.artifact, args.input, args.output, progress=not args.json)
     print(json.dumps(summary) if args.json else f"wrote {summary['rows']} prediction rows to {summary['output']}")
     return 0
 
@@ -198,6 +203,67 @@ def cmd_queue(args) -> int:
     else:
         outcome = request_stop(run.run_id, registry=registry)
     print(json.dumps({"run_id": run.run_id, "outcome": outcome}) if args.json else f"run {run.run_id}: {outcome}")
+    return 0
+
+
+def cmd_seeds(args) -> int:
+    """`runs seeds RUN --n N`: queue the run's Recipe under N seeds as a group."""
+    from rnnstudio.runs.jobs import submit_seeds
+
+    if not args.run:
+        raise StudioError("'runs seeds' needs a run id.", fix="See the ids with `python -m rnnstudio runs list`.")
+    runs = submit_seeds(args.run, args.n)
+    group = runs[0].summary["group"]["id"]
+    if args.json:
+        print(json.dumps({"group": group, "runs": [{"run_id": r.run_id, "seed": r.recipe["train"]["seed"],
+                                                    "status": r.status} for r in runs]}))
+    else:
+        print(f"queued {len(runs)} runs (group {group}): " + ", ".join(r.run_id for r in runs))
+        print("see the spread with `python -m rnnstudio runs spread " + group + "` once they finish")
+    return 0
+
+
+def cmd_spread(args) -> int:
+    """`runs spread GROUP`: mean ± std of the test metrics over a group's completed runs."""
+    from rnnstudio.runs import RunRegistry
+    from rnnstudio.runs.groups import group_members, spread
+
+    registry = RunRegistry()
+    members = group_members(registry, args.run or "")
+    if not members:
+        raise StudioError(f"there is no group of runs '{args.run}'.",
+                          fix="Give the group id printed by `runs seeds` (or shown on the Runs page).")
+    stats = spread(members)
+    if args.json:
+        print(json.dumps({"group": args.run, "runs": len(members), "spread": stats}))
+        return 0
+    done = sum(r.status == "completed" for r in members)
+    _print_table(f"Group {args.run}: {done} of {len(members)} runs completed",
+                 [(m, f"{s['mean']:.4g} ± {s['std']:.2g}", s["min"], s["max"], s["n"]) for m, s in stats.items()],
+                 ("metric", "mean ± std", "min", "max", "runs"))
+    return 0
+
+
+def cmd_lesson(args) -> int:
+    """`lesson [KEY] [--value V]`: list the classroom lessons, or queue one lesson's variants."""
+    from rnnstudio.lessons import get_lesson, list_lessons, run_lesson
+
+    if not args.key:
+        rows = [(l.key, l.title, f"{l.control.label} ({l.control.min:g}–{l.control.max:g}, default {l.control.default:g})",
+                 ", ".join(l.variants)) for l in list_lessons()]
+        _print_table("Lessons (queue one with: python -m rnnstudio lesson KEY --value V)", rows,
+                     ("lesson", "title", "control", "variants"))
+        return 0
+    lesson = get_lesson(args.key)
+    runs = run_lesson(lesson.key, args.value)
+    group = runs[0].summary["group"]["id"]
+    if args.json:
+        print(json.dumps({"group": group, "runs": [{"run_id": r.run_id, "variant": r.summary["group"]["label"]}
+                                                   for r in runs]}))
+    else:
+        print(f"queued {len(runs)} runs of '{lesson.title}' (group {group}): "
+              + ", ".join(f"{r.summary['group']['label']} {r.run_id}" for r in runs))
+        print(f"compare them with `python -m rnnstudio runs spread {group}` or on the Lessons page")
     return 0
 
 
@@ -237,10 +303,14 @@ def cmd_samples(args) -> int:
 
     samples = list_samples()
     if args.json:
-        print(json.dumps([{"name": s.name, "task": s.task, "target": s.target, "description": s.description} for s in samples]))
+        print(json.dumps([{"name": s.name, "task": s.task, "target": s.target, "description": s.description,
+                           "parameters": {p.name: {"default": p.default, "min": p.min, "max": p.max, "help": p.help}
+                                          for p in s.params}} for s in samples]))
         return 0
-    _print_table("Built-in samples (use --data sample:NAME)", [(s.name, s.task, s.target, s.description) for s in samples],
-                 ("name", "task", "target", "description"))
+    _print_table("Built-in samples (use --data sample:NAME, or sample:NAME?param=value&...)",
+                 [(s.name, s.task, s.target, s.description,
+                   ", ".join(f"{p.name}={p.default} ({p.min}–{p.max})" for p in s.params)) for s in samples],
+                 ("name", "task", "target", "description", "parameters"))
     return 0
 
 
@@ -362,13 +432,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_evaluate)
 
     runs = sub.add_parser("runs", help="list, show, evaluate or delete runs")
-    runs.add_argument("action", choices=("list", "show", "evaluate", "delete", "start", "stop"),
-                      help="start/stop: run or stop a run in a background worker process")
-    runs.add_argument("run", nargs="?")
+    runs.add_argument("action", choices=("list", "show", "evaluate", "delete", "start", "stop", "seeds", "spread"),
+                      help="start/stop: run or stop a run in a background worker process; seeds: queue the run's "
+                           "Recipe under --n seeds; spread: mean ± std of a group's test metrics")
+    runs.add_argument("run", nargs="?", help="run id (spread: group id)")
+    runs.add_argument("--n", type=int, default=5, help="seeds: how many seeds (2-20)")
     runs.add_argument("--data", help="evaluate: another labelled file")
     runs.add_argument("--limit", type=int)
     runs.add_argument("--json", action="store_true")
-    runs.set_defaults(func=lambda a: {"evaluate": cmd_evaluate, "start": cmd_queue, "stop": cmd_queue}.get(a.action, cmd_runs)(a))
+    runs.set_defaults(func=lambda a: {"evaluate": cmd_evaluate, "start": cmd_queue, "stop": cmd_queue, "seeds": cmd_seeds,
+                                      "spread": cmd_spread}.get(a.action, cmd_runs)(a))
+
+    lesson = sub.add_parser("lesson", help="list the classroom lessons, or queue one lesson's variants side by side")
+    lesson.add_argument("key", nargs="?", help="lesson to run (omit to list them)")
+    lesson.add_argument("--value", type=float, help="the lesson's control (default: its default)")
+    lesson.add_argument("--json", action="store_true")
+    lesson.set_defaults(func=cmd_lesson)
 
     export = sub.add_parser("export", help="export a completed run: SavedModel on raw inputs, .keras, model card")
     export.add_argument("run")
@@ -386,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help=argparse.SUPPRESS)
     worker.add_argument("run")
+    worker.add_argument("--attached", action="store_true", help=argparse.SUPPRESS)  # the supervised training process
     worker.set_defaults(func=cmd_worker)
 
     service = sub.add_parser("service", help=argparse.SUPPRESS)

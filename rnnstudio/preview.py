@@ -27,11 +27,12 @@ import numpy as np
 import pandas as pd
 
 from rnnstudio.errors import DataError, StudioError
+from rnnstudio.memory import check_model_memory
 from rnnstudio.preprocess import augment
 from rnnstudio.preprocess.text import OOV_ID, PADDING, suggest_max_length
-from rnnstudio.tasks.base import Prepared, Task, frame_overview, get_task, length_stats, require_column
+from rnnstudio.tasks.base import Prepared, Task, frame_overview, get_task, length_stats
 
-__all__ = ["MAX_LENGTHS", "PREVIEW_LIMITS", "augment_preview", "check_roles", "clear_cache", "data_report",
+__all__ = ["MAX_LENGTHS", "PREVIEW_LIMITS", "augment_preview", "check_model", "check_roles", "clear_cache", "data_report",
            "series_preview", "text_preview"]
 
 PREVIEW_LIMITS: dict[str, int] = {
@@ -107,7 +108,7 @@ def _fit(recipe, frame: pd.DataFrame, name: str | None, test_frame: pd.DataFrame
             return _cache[key]
     used = _bounded(recipe, frame)
     try:
-        prepared = task.prepare(recipe, used, test_frame, name=name)
+        prepared = task.prepare(recipe, used, test_frame, name=name, check_model=False)
     except StudioError:
         raise
     except Exception as exc:  # a page shows a message, never a traceback
@@ -129,42 +130,21 @@ def _fit(recipe, frame: pd.DataFrame, name: str | None, test_frame: pd.DataFrame
 def check_roles(recipe, frame: pd.DataFrame, *, name: str = "data") -> None:
     """Raises a DataError naming the column when a column role in ``recipe.data`` cannot work.
 
-    Checks what the task's ``prepare`` would accept silently or report
-    obscurely: a named column that is not in the table, a text column that
-    holds numbers or is the label itself, a label column that looks like
-    measurements (more distinct values than half the rows).
+    The task's own check, the one its ``prepare`` runs for training: a named
+    column that is not in the table, a text column that holds numbers or is
+    the label itself, a label column that looks like measurements.
     """
-    data, task = recipe.data, recipe.data.task
-    target = require_column(frame, data.target, role="label" if task != "forecasting" else "target", file=name,
-                            option="--target")
-    roles: list[tuple[str | None, str, str]] = []
-    if task == "text-classification":
-        roles.append((data.text_column, "text", "data.text_column"))
-    if task in ("sequence-classification", "forecasting"):
-        roles += [(c, "feature", "data.feature_columns") for c in data.feature_columns or []]
-    if task == "sequence-classification":
-        roles += [(data.series_id_column, "series id", "data.series_id_column"), (data.step_column, "step", "data.step_column")]
-    if task == "forecasting":
-        roles.append((data.time_column, "time", "data.time_column"))
-    for column, role, setting in roles:
-        if column and column not in frame.columns:
-            raise DataError(f"there is no column '{column}' (wanted as the {role} column).", file=name, field=setting,
-                            fix=f"Use one of: {', '.join(map(str, frame.columns))}.")
-    if task == "text-classification" and data.text_column:
-        if data.text_column == target:
-            raise DataError(f"the text column '{target}' is also the label column.", file=name, column=target,
-                            field="data.text_column", fix="Pick the column holding the texts as the text column.")
-        if pd.api.types.is_numeric_dtype(frame[data.text_column]):
-            raise DataError(f"the text column '{data.text_column}' holds numbers, not text.", file=name,
-                            column=data.text_column, field="data.text_column",
-                            fix="Pick the column holding the texts, or use sequence-classification for numeric series.")
-    if task in ("text-classification", "sequence-classification"):
-        labels = frame[target].dropna()
-        distinct = labels.nunique()
-        if len(labels) >= 20 and distinct > 0.5 * len(labels):
-            raise DataError(f"the label column '{target}' has {distinct} different values in {len(labels)} rows; "
-                            "it looks like a measurement or text, not a class.", file=name, column=target,
-                            field="data.target", fix="Pick the column that names each example's class.")
+    get_task(recipe.data.task).check_roles(recipe, frame, name=name)
+
+
+def check_model(recipe, frame: pd.DataFrame, name: str | None = None, *,
+                test_frame: pd.DataFrame | None = None) -> dict:
+    """The training-memory estimate of ``recipe``'s model on this data (see :mod:`rnnstudio.memory`).
+
+    Raises:
+        StudioError: when the model would not fit, naming the setting to lower, as a run would.
+    """
+    return check_model_memory(recipe, _fit(recipe, frame, name, test_frame).prepared)
 
 
 def _bounded(recipe, frame: pd.DataFrame) -> pd.DataFrame:

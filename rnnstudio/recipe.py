@@ -8,6 +8,7 @@ data (vocabulary size, classes, features) are never stored here.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from pathlib import Path
@@ -17,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from rnnstudio.errors import RecipeError, StudioError
+from rnnstudio.limits import MAX_VOCAB, MIN_VOCAB
 from rnnstudio.zoo.registry import ModelSpec, get_model, list_models
 
 SCHEMA_VERSION = 1
@@ -70,7 +72,7 @@ class PreprocessSpec(Section):
     )
     token_pattern: str = Field(r"\w+|[^\w\s]+", description="Regular expression of one token, for the regexp tokenizer.")
     lowercase: bool = Field(True, description="Lower-case text before tokenising.")
-    max_vocab: int = Field(20000, ge=2, le=2_000_000, description="Most frequent tokens kept; the rest map to the out-of-vocabulary id.")
+    max_vocab: int = Field(20000, ge=MIN_VOCAB, le=MAX_VOCAB, description="Vocabulary size: the most frequent tokens kept, plus the padding and out-of-vocabulary ids.")
     min_freq: int = Field(2, ge=1, description="Tokens seen fewer times in training are out-of-vocabulary.")
     max_length: int | None = Field(None, ge=1, le=100_000, description="Steps per example after padding/truncating; empty = the length_percentile of training lengths.")
     length_percentile: float = Field(95.0, gt=0.0, le=100.0, description="Percentile of training lengths used as max_length when that is empty.")
@@ -110,10 +112,14 @@ class TrainSpec(Section):
     strategy: Literal["auto", "default", "one_device", "mirrored", "multi_worker"] = Field(
         "auto", description="tf.distribute strategy; auto = mirrored on several GPUs, one device on one GPU, default on CPU."
     )
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field("float32", description="Numeric precision; mixed_* speed up recent GPUs.")
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field("float32", description="Numeric precision; mixed_* speed up recent GPUs (mixed_float16 scales the loss dynamically; gradient norms are reported unscaled).")
     seed: int = Field(42, ge=0, description="Seed for weights, dropout and batch order.")
     log_every_steps: int = Field(10, ge=1, description="Steps between per-step metric events (at most; short epochs get about five each).")
-    grad_norm_every_steps: int = Field(10, ge=1, description="Steps between per-layer gradient-norm readings (at most; short epochs get about five each).")
+    grad_norm_every_steps: int = Field(10, ge=1, description="Steps between per-layer gradient-norm readings (short epochs get about five each; monitor_budget may space them further).")
+    gradient_norms: bool = Field(True, description="Read per-layer gradient norms during training for the gradient charts (the NaN/Inf watch runs either way).")
+    monitor_budget: float = Field(0.03, ge=0.0, le=0.5, description="Largest share of training time monitoring may cost, half for gradient-norm readings (spaced further apart) and half for probes (skipped on some epochs when epochs are short); 0 = no limit.")
+    probes: bool = Field(True, description="Once per epoch (and before the first step), look inside the network on a fixed batch: gradients through time, weight and gradient histograms, gates, hidden states, attention.")
+    probe_examples: int = Field(32, ge=1, le=256, description="Examples in the fixed probe batch, from the validation split (else training); the first 8 are shown in the hidden-state and attention views.")
     tensorboard: bool = Field(True, description="Write TensorBoard logs into the run folder.")
 
 
@@ -141,7 +147,8 @@ class Recipe(Section):
     name: str | None = Field(None, description="A name for runs made from this recipe.")
     data: DataSpec = Field(default_factory=DataSpec)
     preprocess: PreprocessSpec = Field(default_factory=PreprocessSpec)
-    model: SerializeAsAny[ModelSpec] = Field(default_factory=lambda: _model_spec(GENERIC_DEFAULT_MODEL))
+    model: SerializeAsAny[ModelSpec] = Field(default_factory=lambda: _model_spec(GENERIC_DEFAULT_MODEL),
+                                             description="Architecture from the model zoo (model.name) and its hyper-parameters.")
     train: TrainSpec = Field(default_factory=TrainSpec)
     export: ExportSpec = Field(default_factory=ExportSpec)
 
@@ -208,8 +215,11 @@ def _problem_from_pydantic(err: dict) -> StudioError:
     shown = json.dumps(value) if isinstance(value, (str, int, float, bool)) or value is None else repr(value)[:60]
     if kind == "extra_forbidden":
         section = field.rsplit(".", 1)[0] if "." in field else ""
-        known = ", ".join(_known_fields(section)) or "see `python -m rnnstudio init`"
-        return StudioError(f"unknown setting '{field}'.", fix=f"Remove it or use one of: {known}.", field=field)
+        fields = _known_fields(section)
+        close = difflib.get_close_matches(field.rsplit(".", 1)[-1], fields, n=1)
+        known = ", ".join(fields) or "see `python -m rnnstudio init`"
+        hint = f"Did you mean '{close[0]}'? " if close else ""
+        return StudioError(f"unknown setting '{field}'.", fix=f"{hint}Remove it or use one of: {known}.", field=field)
     bounds = {
         "greater_than": f"must be greater than {ctx.get('gt')}",
         "greater_than_equal": f"must be at least {ctx.get('ge')}",
@@ -217,10 +227,10 @@ def _problem_from_pydantic(err: dict) -> StudioError:
         "less_than_equal": f"must be at most {ctx.get('le')}",
         "literal_error": f"must be one of {ctx.get('expected')}",
     }
-    if kind in bounds:
-        message = f"{bounds[kind]}; got {shown}."
-    elif kind == "finite_number" or (isinstance(value, float) and not math.isfinite(value)):
+    if kind == "finite_number" or (isinstance(value, float) and not math.isfinite(value)):
         message = f"must be a finite number; got {shown}."
+    elif kind in bounds:
+        message = f"{bounds[kind]}; got {shown}."
     else:
         message = f"{err['msg'].removeprefix('Value error, ')}; got {shown}."
     return StudioError(message, fix=f"Change '{field}' in the recipe (see its help: {_help(field)})", field=field)
@@ -275,9 +285,6 @@ def check(recipe: Recipe) -> list[StudioError]:
         if aug.name not in allowed:
             problems.append(StudioError(f"augmentation '{aug.name}' does not apply to {task}.",
                                         fix=f"Use one of: {', '.join(allowed)}.", field=f"preprocess.augment.{i}.name"))
-    if recipe.train.precision != "float32":
-        problems.append(StudioError(f"precision '{recipe.train.precision}' is not supported by this version's training loop.",
-                                    fix="Use train.precision=float32.", field="train.precision"))
     entry = get_model(recipe.model.name)
     kind = "tokens" if task == "text-classification" else "numeric"
     if task and kind not in entry.inputs:
@@ -301,8 +308,8 @@ def upgrade(data: dict) -> dict:
     """Brings a recipe dict from an older schema version to the current one."""
     version = data.get("version", SCHEMA_VERSION)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise RecipeError([StudioError(f"'version' must be a whole number; got {version!r}.", field="version",
-                                       fix=f"Set version: {SCHEMA_VERSION}.")])
+        raise RecipeError([StudioError(f"'version' must be a whole number from 1 to {SCHEMA_VERSION}; got {version!r}.",
+                                       field="version", fix=f"Set version: {SCHEMA_VERSION}.")])
     if version > SCHEMA_VERSION:
         raise RecipeError([StudioError(f"this recipe has schema version {version}, newer than this studio's {SCHEMA_VERSION}.",
                                        fix="Upgrade rnnstudio (pip install -U -r requirements.txt).", field="version")])

@@ -1,4 +1,4 @@
-"""A helper process that does the app's TensorFlow work: model summaries and predictions.
+"""A helper process that does the app's TensorFlow work: model summaries, predictions and what the network does inside.
 
 The app process must not import TensorFlow (start-up time, memory, and one
 crash must not take the server down). It talks to one long-lived helper
@@ -19,31 +19,43 @@ import threading
 import traceback
 from pathlib import Path
 
-from rnnstudio.errors import RunError, StudioError
+from rnnstudio.errors import RecipeError, RunError, StudioError
+from rnnstudio.runs.registry import studio_home
+from rnnstudio.workspace import confine, recipe_path_problems
 
 __all__ = ["ServiceClient", "serve", "METHODS"]
 
 
+# Requests come from pages, so every path in them must stay inside the workspace.
 def _summary(recipe: dict) -> dict:
     from rnnstudio.inference import model_summary
 
+    problems = recipe_path_problems(recipe, studio_home())
+    if problems:
+        raise RecipeError(problems)
     return model_summary(recipe)
 
 
 def _predict(folder: str, inputs: list) -> list:
     from rnnstudio.inference import predict_run
 
-    return predict_run(folder, inputs)
+    return predict_run(str(confine(folder, studio_home() / "runs")), inputs)
+
+
+def _explain(folder: str, inputs: list) -> list:
+    from rnnstudio.inference import explain_run
+
+    return explain_run(folder, inputs)
 
 
 def _export(run_id: str, formats: list, out_dir: str | None = None) -> dict:
     from rnnstudio.export.run import export_run
 
-    result = export_run(run_id, formats, out_dir)
+    result = export_run(run_id, formats, confine(out_dir, studio_home()) if out_dir else None)
     return {"folder": result["folder"], "paths": result["paths"], "verification": result["verification"]}
 
 
-METHODS = {"ping": lambda: "pong", "summary": _summary, "predict": _predict, "export": _export}
+METHODS = {"ping": lambda: "pong", "summary": _summary, "predict": _predict, "explain": _explain, "export": _export}
 
 
 def serve(stdin=None, stdout=None) -> int:

@@ -112,7 +112,10 @@ def test_training_curves_from_registry_rows(logged):
     assert fig.layout.yaxis2.title.text == "accuracy" and fig.layout.xaxis2.title.text == "epoch"
     assert fig.layout.template.layout.paper_bgcolor == "white"
     assert raw.line.color == charts.ACCENT
-    assert fig.layout.legend.orientation == "h" and fig.layout.title.text
+    assert fig.layout.title.text
+    # each panel has its own legend above it: accuracy entries never sit among the loss entries
+    assert _trace(fig, "train accuracy").legend == "legend2" and _trace(fig, "validation loss").legend is None
+    assert fig.layout.legend2.x == pytest.approx(fig.layout.xaxis2.domain[0])
 
 
 def test_training_curves_guess_metric_and_explicit_steps_per_epoch(logged):
@@ -177,6 +180,8 @@ def test_throughput(logged):
     rows = [r for r in steps if "examples_per_second" in r]
     assert list(fig.data[0].y) == [r["examples_per_second"] for r in rows]
     assert fig.layout.yaxis.title.text == "samples / s"
+    # the first epoch, slow because it builds the training graph, is shaded and says so
+    assert fig.layout.shapes[0].x1 == pytest.approx(1.0) and "first epoch" in fig.layout.annotations[0].text
 
 
 def test_compare_curves_skips_runs_without_the_key(logged):

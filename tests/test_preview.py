@@ -284,13 +284,16 @@ def test_missing_target_column_is_named():
     ({"data.text_column": "label"}, "label"),          # the label itself
     ({"data.target": "note", "data.text_column": "label"}, "note"),  # a label with a value per row
 ])
-def test_bad_text_roles_are_data_errors(overrides, column):
+def test_bad_text_roles_are_data_errors_with_the_message_training_gives(overrides, column):
     frame = pd.DataFrame({"note": [f"text number {i} is {'good' if i % 2 else 'bad'}" for i in range(40)],
                           "score": np.arange(40) * 0.5, "label": ["pos", "neg"] * 20})
     recipe = default_recipe(task="text-classification", target="label").with_overrides(overrides)
     with pytest.raises(DataError) as info:
         preview.text_preview(recipe, frame)
     assert f"'{column}'" in info.value.message and info.value.fix
+    with pytest.raises(DataError) as trained:
+        prepared(recipe, frame)
+    assert str(trained.value) == str(info.value)
 
 
 def test_a_step_column_that_is_not_there_is_an_error():

@@ -21,6 +21,18 @@ def sample_recipe(name: str, **overrides):
 
 
 @pytest.fixture(scope="module")
+def shared_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("service-home")
+
+
+@pytest.fixture(autouse=True)
+def studio_home(shared_home, monkeypatch):
+    # One helper serves the whole module as one serves the whole app: one workspace, which it never leaves.
+    monkeypatch.setenv("RNNSTUDIO_HOME", str(shared_home))
+    return shared_home
+
+
+@pytest.fixture(scope="module")
 def client(tmp_path_factory):
     client = ServiceClient(tmp_path_factory.mktemp("service") / "service.log", timeout=180)
     yield client

@@ -20,6 +20,7 @@ from rnnstudio.recipe import Recipe, check, default_recipe, describe_section, re
 from rnnstudio.runs import RunRegistry, studio_home, write_json_atomic
 from rnnstudio.service import ServiceClient
 from rnnstudio.tasks.base import get_task
+from rnnstudio.workspace import confine, recipe_path_problems
 
 ACCENT = "#4C6EF5"
 PAGES = {}  # page name -> st.Page, filled by app.py so pages can link to each other
@@ -123,6 +124,9 @@ def form_key(name: str) -> str:
 
 def validated_recipe() -> tuple[Recipe | None, list[StudioError]]:
     """The session's Recipe checked by the library, or the problems that stop it."""
+    paths = recipe_path_problems(recipe_dict(), studio_home())
+    if paths:
+        return None, paths
     try:
         recipe = recipe_from_dict(recipe_dict())
         check(recipe)
@@ -158,6 +162,8 @@ def load_frame(source: str):
     """(frame, display name) of a data source, cached until the file changes."""
     from pathlib import Path
 
+    if not source.startswith("sample:"):
+        confine(source, studio_home(), field="data.source")  # a Recipe loaded in the app must not read server files
     path = Path(source)
     stamp = path.stat().st_mtime if not source.startswith("sample:") and path.exists() else 0.0
     return _load(source, stamp)

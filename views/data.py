@@ -27,15 +27,16 @@ if origin == "Upload a file":
                               type=[e.lstrip(".") for e in EXTENSIONS], help="Drag and drop a file here.")
     if upload is not None:
         try:
-            stored = store_upload(upload.getvalue(), upload.name, home=studio_home())
+            stored = store_upload(upload.getvalue(), upload.name, home=studio_home(), owner=common.owner())
         except StudioError as exc:
             common.show_error(exc)
             common.finish()
         if stored != source:
             try:
                 roles = suggest_roles(common.load_frame(stored)[0])
-            except StudioError:
-                roles = {}  # the problem is explained below, next to the preview
+            except StudioError as exc:
+                common.show_error(exc)  # beside the upload; the Recipe keeps the data it had
+                common.finish()
             common.use_source(stored, roles)
             st.rerun()
 else:

@@ -4,7 +4,7 @@ import json
 
 import streamlit as st
 
-from views import common
+from views import common, inside
 from rnnstudio import charts
 from rnnstudio.errors import StudioError
 
@@ -12,6 +12,7 @@ HEADLINE = {"text-classification": ("accuracy", "macro_f1", "roc_auc"),
             "sequence-classification": ("accuracy", "macro_f1", "roc_auc"),
             "forecasting": ("mae", "rmse", "mape", "smape")}
 PERCENT = ("mape", "smape")  # reported in percent
+EXPLAINED = 3  # inputs whose attention and hidden units are drawn
 TRY_HINTS = {"text-classification": ("Type one text per line", "What a wonderful film\nA dull, far too long story"),
              "sequence-classification": ("One sequence per line, numbers separated by commas or spaces",
                                          "0.1, 0.5, 0.9, 0.4, 0.1"),
@@ -102,11 +103,21 @@ if go:
             answers = common.service().call("predict", folder=str(run.folder), inputs=inputs)
     except StudioError as exc:
         common.show_error(exc)
-        answers = []
-    for text, answer in zip(inputs, answers):
+        inputs, answers = [], []
+    try:  # the first inputs only: hidden states are [steps × units] each
+        explained = common.service().call("explain", folder=str(run.folder), inputs=inputs[:EXPLAINED]) if answers else []
+    except StudioError as exc:  # the predictions stand without the look inside
+        st.caption(common.plain(f"No look inside this time: {exc.message}"))
+        explained = []
+    st.session_state.try_it_answers = {"run": run.run_id, "inputs": inputs, "answers": answers, "explained": explained}
+tried = st.session_state.get("try_it_answers") or {}
+if tried.get("run") == run.run_id:  # kept, so picking a hidden unit does not predict again
+    explained = tried["explained"]
+    for i, (text, answer) in enumerate(zip(tried["inputs"], tried["answers"])):
         if "forecast" in answer:
             values = ", ".join(f"{v:.4g}" for v in answer["forecast"])
             st.success(f"Next {answer['horizon']} values: {values}", icon=":material/trending_up:")
         else:
             st.markdown(f"**{common.plain(answer['label'])}** ← {common.plain(text[:200])}")
             st.bar_chart({"probability": answer["probabilities"]}, horizontal=True, height=60 + 28 * len(answer["probabilities"]))
+        inside.explained_input(explained[i] if i < len(explained) else None, i)

@@ -9,6 +9,8 @@ from views import common
 from rnnstudio import charts
 from rnnstudio.errors import StudioError
 from rnnstudio.recipe import parse_recipe, recipe_from_dict, to_yaml
+from rnnstudio.runs.groups import group_members, group_of, spread
+from rnnstudio.runs.jobs import submit_seeds
 
 KEY_METRICS = {"forecasting": "mape", "text-classification": "accuracy", "sequence-classification": "accuracy"}
 
@@ -24,6 +26,34 @@ def recipe_yaml(run) -> str:
         import yaml
 
         return yaml.safe_dump(run.recipe, sort_keys=False)
+
+
+def seed_group_of(run, runs) -> str | None:
+    """The seed group ``run`` belongs to, or the newest one rerun from it."""
+    tag = group_of(run) or {}
+    if tag.get("kind") == "seeds":
+        return tag["id"]
+    reruns = [group_of(r)["id"] for r in runs if (group_of(r) or {}).get("source") == run.run_id]
+    return reruns[0] if reruns else None
+
+
+def show_seed_spread(group: str, runs) -> None:
+    """Mean ± std of the headline test metrics and per-seed curves of one seed group."""
+    members = group_members(registry, group, runs=runs)
+    done = sum(r.status == "completed" for r in members)
+    st.subheader(f"Spread across {len(members)} seeds")
+    st.caption(f"{done} of {len(members)} runs completed · group {group}. Differences smaller than the spread "
+               "between seeds are not real differences.")
+    stats = spread(members)
+    if stats:
+        st.dataframe([{"metric": m, "mean ± std": f"{s['mean']:.4g} ± {s['std']:.2g}", "min": s["min"], "max": s["max"],
+                       "runs": s["n"]} for m, s in stats.items()], hide_index=True, width="stretch")
+    curves = {group_of(r)["label"]: registry.metrics(r.run_id, kind="epoch") for r in members}
+    left, middle, right = st.columns(3)
+    left.plotly_chart(charts.seed_spread(stats), width="stretch", key=f"spread_{group}")
+    middle.plotly_chart(charts.seed_curves(curves, "val_loss"), width="stretch", key=f"seed_val_loss_{group}")
+    metric = "val_accuracy" if any("val_accuracy" in row for rows in curves.values() for row in rows) else "val_mae"
+    right.plotly_chart(charts.seed_curves(curves, metric), width="stretch", key=f"seed_metric_{group}")
 
 
 st.title("Runs")
@@ -57,7 +87,7 @@ else:
         st.caption(f"{run.run_id} · {run.status} · folder {common.plain(run.folder)}")
         if run.error:
             st.error(common.plain(run.error), icon=":material/error:")
-        buttons = st.columns(5)
+        buttons = st.columns(6)
         if buttons[0].button("Follow on Train", icon=":material/monitoring:"):
             common.set_active_run(run.run_id)
             st.switch_page(common.PAGES["Train"])
@@ -77,12 +107,26 @@ else:
                     st.rerun()
                 except StudioError as exc:
                     common.show_error(exc)
+        with buttons[4].popover("Rerun with seeds", icon=":material/casino:"):
+            st.write("Train this Recipe again under several seeds (weights, dropout, batch order) to see which "
+                     "differences are real. The data split stays the same.")
+            n_seeds = st.number_input("Seeds", min_value=2, max_value=20, value=5, step=1)
+            if st.button("Queue the seeds", type="primary"):
+                try:
+                    queued = submit_seeds(run.run_id, int(n_seeds), registry=registry, owner=common.owner())
+                    st.toast(f"Queued {len(queued)} runs.")
+                    st.rerun()
+                except StudioError as exc:
+                    common.show_error(exc)
         epochs = registry.metrics(run.run_id, kind="epoch")
         st.plotly_chart(charts.training_curves(epochs, registry.metrics(run.run_id, kind="step"),
                                                steps_per_epoch=run.summary.get("plan", {}).get("steps_per_epoch")),
                         width="stretch")
         with st.expander("Recipe"):
             st.code(recipe_yaml(run), language="yaml")
+        group = seed_group_of(run, runs)
+        if group:
+            show_seed_spread(group, runs)
     else:
         st.subheader(f"Comparing {len(selected)} runs")
         curves = {f"{r.name} ({r.run_id[-6:]})": registry.metrics(r.run_id, kind="epoch") for r in selected}

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from views import common
+from views import common, inside
 from rnnstudio import charts
 from rnnstudio.errors import StudioError
+from rnnstudio.preview import check_model
 from rnnstudio.recipe import describe_section
 from rnnstudio.runs.jobs import request_stop, start, submit
 
@@ -44,6 +45,11 @@ with st.expander("Training settings", expanded=run is None):
         common.section_form("train", rest, columns=2)
 
 checked, problems = common.validated_recipe()
+if checked is not None and checked.data.source:
+    try:  # the check a run makes before it builds the model, shown before Start
+        check_model(checked, *common.load_frame(checked.data.source))
+    except StudioError as exc:
+        checked, problems = None, [exc]
 for problem in problems:
     common.show_error(problem)
 
@@ -70,8 +76,11 @@ def live() -> None:
         st.toast("Stopping after the current batch…")
     if controls[1].button("Resume", icon=":material/resume:", disabled=run.status not in ("stopped", "interrupted", "failed"),
                           help="Continue from the last checkpoint."):
-        if not start(run.run_id, registry=common.registry()):
-            st.toast("This run is already queued or running.")
+        try:
+            if not start(run.run_id, registry=common.registry()):
+                st.toast("This run is already queued or running.")
+        except StudioError as exc:  # e.g. the session's limit of active runs
+            common.show_error(exc)
         run = common.registry().get(run.run_id)
     share, text = common.progress_of(run)
     controls[2].progress(share, text=common.plain(f"{run.name} · {text}"))
@@ -117,3 +126,4 @@ def live() -> None:
 
 
 live()
+inside.section()

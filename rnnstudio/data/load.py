@@ -8,7 +8,7 @@ import pandas as pd
 
 from rnnstudio.data.uploads import display_name
 from rnnstudio.data.read import read_table
-from rnnstudio.data.samples import SAMPLES, load_sample
+from rnnstudio.data.samples import SAMPLES, load_sample, split_sample_name
 from rnnstudio.errors import DataError
 
 SAMPLE_PREFIX = "sample:"
@@ -34,7 +34,7 @@ def sample_defaults(source: str | None) -> dict:
     """Task and column roles of a built-in sample, so ``--data sample:NAME`` needs nothing else."""
     if not source or not source.startswith(SAMPLE_PREFIX):
         return {}
-    sample = SAMPLES.get(source[len(SAMPLE_PREFIX):])
+    sample = SAMPLES.get(split_sample_name(source[len(SAMPLE_PREFIX):])[0])
     if sample is None:
         return {}
     return {"task": sample.task, "target": sample.target, **sample.data_fields}

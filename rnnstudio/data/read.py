@@ -33,13 +33,13 @@ from pathlib import Path, PurePath
 import pandas as pd
 
 from rnnstudio.errors import DataError
-
-MAX_FILE_BYTES = 200 * 1024**2
-MAX_ROWS = 1_000_000
-MAX_COLUMNS = 2_000
-MAX_DECOMPRESSED_BYTES = 500 * 1024**2
+from rnnstudio.limits import (MAX_COLUMNS, MAX_DECOMPRESSED_BYTES, MAX_FIELD_CHARS, MAX_FILE_BYTES,
+                              MAX_LINE_CHARS, MAX_ROWS)
 
 Source = str | os.PathLike | bytes
+
+# The csv module's limit is process-wide; the studio's own value, so messages quote the real one.
+csv.field_size_limit(MAX_FIELD_CHARS)
 
 _KINDS = ("csv", "tsv", "txt")
 _SPREADSHEETS = ("xlsx", "xlsm", "xls", "ods", "numbers")
@@ -253,7 +253,32 @@ def _open(
             fix="Choose the file that holds your data, or check that it was saved completely.",
             file=name,
         )
+    _check_line_lengths(text, name)
     return _File(name, kind, compression, len(raw), encoding), text
+
+
+def _check_line_lengths(text: str, name: str, limit: int = MAX_LINE_CHARS) -> None:
+    """Refuse a line longer than ``limit`` before anything splits the text into lines or fields.
+
+    Each step looks at the next ``limit + 1`` characters: without a line end
+    among them the line starting there is too long; otherwise reading resumes
+    after the last line end found, so a file costs about len/limit searches.
+    """
+    start = 0
+    while len(text) - start > limit:
+        last = text.rfind("\n", start, start + limit + 1)
+        if last < 0:
+            end = text.find("\n", start)
+            length = (len(text) if end < 0 else end) - start
+            line = text.count("\n", 0, start) + 1
+            raise DataError(
+                f"line {line:,} is {length:,} characters long, more than the limit of {limit:,}.",
+                fix="A line that long usually means the line endings were lost or the file is not a table "
+                "of text: check how it was saved, or split that text into shorter lines.",
+                file=name,
+                row=line,
+            )
+        start = last + 1
 
 
 def _read_source(source: Source, name: str | None, max_bytes: int) -> tuple[bytes, str]:
@@ -732,7 +757,7 @@ def _quoting_error(exc: csv.Error, name: str, line: int) -> DataError:
     """Explain a csv module error about the record starting on ``line``."""
     reason = str(exc)
     if "field larger than field limit" in reason:
-        limit = csv.field_size_limit()
+        limit = MAX_FIELD_CHARS
         message = f"a value starting on line {line} is longer than {limit:,} characters."
         fix = (
             'This usually means a double quote (") on that line is never closed, so the rest of the '

@@ -1,16 +1,31 @@
 """Built-in sample data sets, generated in code (nothing is downloaded).
 
 Each sample is one entry: a generator, the task it suits and its column roles,
-so ``--data sample:NAME`` works without any other flag.
+so ``--data sample:NAME`` works without any other flag. Some samples take
+whole-number parameters written into the name like a web address's query,
+``sample:recall?distance=40&rows=600``, so a Recipe, the command line and the
+app all name the exact data they mean.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
+from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 import pandas as pd
+
+
+@dataclass(frozen=True)
+class SampleParam:
+    """A whole-number knob of a generated sample, with its range and meaning."""
+
+    name: str
+    default: int
+    min: int
+    max: int
+    help: str
 
 
 @dataclass(frozen=True)
@@ -19,18 +34,20 @@ class Sample:
     task: str
     description: str
     target: str
-    generate: Callable[[int], pd.DataFrame]
+    generate: Callable[..., pd.DataFrame]
     data_fields: dict = field(default_factory=dict)
+    params: tuple[SampleParam, ...] = ()
 
 
 SAMPLES: dict[str, Sample] = {}
 
 
-def register_sample(name: str, *, task: str, target: str, description: str, **data_fields):
+def register_sample(name: str, *, task: str, target: str, description: str, params: tuple[SampleParam, ...] = (),
+                    **data_fields):
     def decorate(fn):
         if name in SAMPLES:
             raise ValueError(f"sample {name!r} is already registered")
-        SAMPLES[name] = Sample(name, task, description, target, fn, data_fields)
+        SAMPLES[name] = Sample(name, task, description, target, fn, data_fields, tuple(params))
         return fn
 
     return decorate
@@ -40,14 +57,56 @@ def list_samples() -> list[Sample]:
     return list(SAMPLES.values())
 
 
-def load_sample(name: str, seed: int = 0) -> pd.DataFrame:
-    """The sample ``name`` as a DataFrame (same seed → same rows)."""
+def split_sample_name(text: str) -> tuple[str, dict[str, str]]:
+    """``"recall?distance=40"`` → ``("recall", {"distance": "40"})``."""
+    name, _, query = text.partition("?")
+    return name, dict(parse_qsl(query, keep_blank_values=True))
+
+
+def sample_name(name: str, **params: int) -> str:
+    """The inverse of :func:`split_sample_name`: ``sample_name("recall", distance=40)`` → ``"recall?distance=40"``."""
+    return f"{name}?{urlencode(params)}" if params else name
+
+
+def sample_params(name: str, given: dict[str, str]) -> dict[str, int]:
+    """Every parameter of sample ``name``: the given ones checked against their ranges, the rest defaulted."""
+    from rnnstudio.errors import DataError
+
+    sample = _sample(name)
+    known = {p.name: p for p in sample.params}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        allowed = ", ".join(f"{p.name} ({p.min}–{p.max})" for p in sample.params) or "none"
+        raise DataError(f"sample '{name}' has no parameter {', '.join(map(repr, unknown))}.",
+                        fix=f"Parameters of this sample: {allowed}.")
+    values = {}
+    for p in sample.params:
+        raw = given.get(p.name, p.default)
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or not p.min <= value <= p.max:
+            raise DataError(f"sample parameter {p.name}={raw!r} of '{name}' is not a whole number from {p.min} to {p.max}.",
+                            fix=f"{p.help} Give e.g. sample:{name}?{p.name}={p.default}.")
+        values[p.name] = value
+    return values
+
+
+def _sample(name: str) -> Sample:
     from rnnstudio.errors import DataError
 
     if name not in SAMPLES:
         raise DataError(f"there is no built-in sample '{name}'.",
                         fix=f"Use one of: {', '.join(SAMPLES)} (python -m rnnstudio samples lists them).")
-    return SAMPLES[name].generate(seed)
+    return SAMPLES[name]
+
+
+def load_sample(name: str, seed: int = 0) -> pd.DataFrame:
+    """The sample ``name`` (optionally ``name?param=value&...``) as a DataFrame (same seed → same rows)."""
+    base, given = split_sample_name(name)
+    sample = _sample(base)
+    return sample.generate(seed, **sample_params(base, given))
 
 
 @register_sample("airline", task="forecasting", target="passengers", time_column="month",
@@ -110,8 +169,10 @@ def _reviews(seed: int) -> pd.DataFrame:
 
 
 @register_sample("shapes", task="sequence-classification", target="shape", series_id_column="series", step_column="t",
-                 description="600 noisy series of 40-120 steps (long layout: one row per step) shaped as bump, step, ramp or oscillation.")
-def _shapes(seed: int) -> pd.DataFrame:
+                 params=(SampleParam("rows", 600, 8, 20000, "Number of series."),
+                         SampleParam("noise", 15, 0, 500, "Noise added to every step, in hundredths of the shape's height.")),
+                 description="Noisy series (600 by default) of 40-120 steps (long layout: one row per step) shaped as bump, step, ramp or oscillation.")
+def _shapes(seed: int, *, rows: int = 600, noise: int = 15) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     shapes = {
         "bump": lambda u, c: np.exp(-((u - c) ** 2) / 0.01),
@@ -120,11 +181,11 @@ def _shapes(seed: int) -> pd.DataFrame:
         "oscillation": lambda u, c: 0.5 * np.sin(2 * np.pi * u * (3 + 6 * c)),
     }
     frames = []
-    for i in range(600):
+    for i in range(rows):
         name = list(shapes)[i % len(shapes)]
         n = int(rng.integers(40, 121))
         u = np.linspace(0, 1, n)
-        value = shapes[name](u, rng.uniform(0.3, 0.7)) * rng.uniform(0.8, 1.5) + rng.normal(0, 0.15, n)
+        value = shapes[name](u, rng.uniform(0.3, 0.7)) * rng.uniform(0.8, 1.5) + rng.normal(0, noise / 100, n)
         frames.append(pd.DataFrame({"series": i, "t": np.arange(n), "value": value.round(4), "shape": name}))
     return pd.concat(frames, ignore_index=True)
 
@@ -145,3 +206,30 @@ def _gestures(seed: int) -> pd.DataFrame:
         series = (series - series.mean()) / series.std()
         rows.append([label, *series.round(5)])
     return pd.DataFrame(rows, columns=["label", *[f"t{i}" for i in range(150)]])
+
+
+_RECALL_SYMBOLS = {"A": -1.5, "B": -0.5, "C": 0.5, "D": 1.5}
+_RECALL_MARKER = 3.0
+
+
+@register_sample("recall", task="sequence-classification", target="symbol", layout="wide",
+                 params=(SampleParam("distance", 40, 1, 300, "Steps after the marked symbol's last possible place: how long it must be remembered."),
+                         SampleParam("window", 10, 2, 300, "Steps at the start where the marker and its symbol can appear."),
+                         SampleParam("symbols", 4, 2, 4, "How many different symbols (classes)."),
+                         SampleParam("rows", 2000, 40, 20000, "Number of series.")),
+                 description="Delayed recall: a series of random symbols (A–D as -1.5, -0.5, 0.5, 1.5) with one marker "
+                             "(3.0) among the first `window` steps; the label is the symbol right after the marker, "
+                             "`distance` or more steps before the end, so a model must notice it and remember it (wide layout).")
+def _recall(seed: int, *, distance: int = 40, window: int = 10, symbols: int = 4, rows: int = 2000) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    names = list(_RECALL_SYMBOLS)[:symbols]
+    levels = np.array([_RECALL_SYMBOLS[n] for n in names])
+    # Every other step is a symbol too: only the marker says which one counts, so no step on its own gives the answer.
+    series = levels[rng.integers(symbols, size=(rows, window + distance))]
+    where = rng.integers(window - 1, size=rows)
+    series[np.arange(rows), where] = _RECALL_MARKER
+    labels = rng.integers(symbols, size=rows)
+    series[np.arange(rows), where + 1] = levels[labels]
+    frame = pd.DataFrame(series, columns=[f"t{i}" for i in range(window + distance)])
+    frame.insert(0, "symbol", [names[i] for i in labels])
+    return frame

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnstudio.errors import StudioError
+from rnnstudio.export.model_files import inspect_model_file
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -22,7 +23,8 @@ def safe_cell(value):
 
 def _artifact(path: Path) -> tuple[str, Path, Path]:
     """(kind, model path, folder holding pipeline.json and recipe.json) of an export folder, SavedModel or .keras."""
-    if path.suffix == ".keras" and path.is_file():
+    if path.is_file():
+        inspect_model_file(path)  # refuses .h5, pickles and crafted .keras files before anything loads them
         return "keras", path, path.parent
     if path.is_dir():
         if (path / "saved_model.pb").exists():
@@ -44,6 +46,7 @@ def predict_file(artifact: str | Path, input_path: str | Path, output_path: str 
     from rnnstudio.export.run import serving_request
     from rnnstudio.recipe import recipe_from_dict
     from rnnstudio.tasks.base import get_task
+    from rnnstudio.tasks.text_classification import check_text_lengths
 
     kind, model_path, folder = _artifact(Path(artifact))
     if not (folder / "pipeline.json").exists() or not (folder / "recipe.json").exists():
@@ -54,7 +57,8 @@ def predict_file(artifact: str | Path, input_path: str | Path, output_path: str 
     pipeline = task.load_pipeline(json.loads((folder / "pipeline.json").read_text()))
     frame, name = load_source(str(input_path))
     if task.name == "text-classification":
-        examples = pipeline.texts(frame)
+        examples = pipeline.texts(frame, file=name)
+        check_text_lengths(examples, file=name)
         ids = list(range(1, len(examples) + 1))
     elif task.name == "sequence-classification":
         series, _ = pipeline.series(frame, file=name)
@@ -98,11 +102,9 @@ def _savedmodel_predictor(path: Path):
 
 
 def _keras_predictor(path: Path, pipeline, task):
-    import keras
+    from rnnstudio.export.model_files import load_keras_model
 
-    import rnnstudio.zoo.layers  # noqa: F401 -- registers the custom layers for safe-mode loading
-
-    model = keras.saving.load_model(path, safe_mode=True)
+    model = load_keras_model(path)
 
     def predict(request: dict) -> dict:
         if task.name == "text-classification":

@@ -22,12 +22,14 @@ import numpy as np
 
 from rnnstudio.errors import RunError, StudioError
 from rnnstudio.runs import RunRegistry, write_json_atomic
+from rnnstudio.runs.faults import disk_full_guard
 from rnnstudio.runs.files import json_dumps
 
 FORMATS = ("savedmodel", "keras", "tflite")
 DEFAULT_FORMATS = ("savedmodel", "keras")
 TOLERANCE = 1e-5
 MAX_EXAMPLES = 200
+STALE_PARTIAL_SECONDS = 6 * 3600
 #: Texts people really type, beside the test split, for the tokenizer parity check.
 HARD_TEXTS = ["Don't stop -- it's 3.14!", "", "   ", "naïve café, ÀÉÎ straße İstanbul", "emoji 😀👍🏽 ok 👨‍👩‍👧",
               "日本語のテキスト。", "tab\there\u00a0nbsp\u2003em", "x² ① ⓐbc ½", "zero\u200cwidth \u202ertl\u202c",
@@ -51,22 +53,48 @@ def export_run(run_id: str, formats=DEFAULT_FORMATS, out_dir: str | Path | None 
     if unknown or not formats:
         raise StudioError(f"unknown export format(s): {', '.join(unknown) or '(none)'}.",
                           fix=f"Use one or more of: {', '.join(FORMATS)}.")
-    target = Path(out_dir) if out_dir else run.folder / "export"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    try:
-        result = _export_into(run, formats, staging)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    target = Path(out_dir).expanduser().resolve() if out_dir else run.folder / "export"
+    with disk_full_guard(target.parent):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        recover_export(target)
+        if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / "model_card.json").exists())):
+            # An earlier export is replaced; any other folder or file is someone's work and stays.
+            raise StudioError(f"'{target}' exists and is not an earlier export.",
+                              fix="Give a new or empty folder with --out, or the folder of an earlier export.")
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+        try:
+            result = _export_into(run, formats, staging)
+            _swap_in(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     result["folder"] = str(target)
     result["paths"] = {k: str(target / Path(v).relative_to(staging)) for k, v in result["paths"].items()}
     registry.update_summary(run.run_id, {"export": {"folder": str(target), "formats": formats,
                                                     "verification": result["verification"], "time": time.time()}})
     return result
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Renames the finished export into place; the previous one is moved aside first and removed last."""
+    previous = target.with_name(f".{target.name}.previous")
+    if target.exists():
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(target, previous)
+    os.replace(staging, target)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def recover_export(target: Path) -> None:
+    """After a kill mid-export: put the previous export back if the new one never arrived, drop leftovers."""
+    target = Path(target)
+    previous = target.with_name(f".{target.name}.previous")
+    if previous.is_dir() and not target.exists():
+        os.replace(previous, target)
+    shutil.rmtree(previous, ignore_errors=True)
+    for partial in target.parent.glob(f".{target.name}.partial-*"):
+        if time.time() - partial.stat().st_mtime > STALE_PARTIAL_SECONDS:  # a younger one may be another export's
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 def _export_into(run, formats: list[str], folder: Path) -> dict:

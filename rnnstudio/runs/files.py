@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Iterator
 
-__all__ = ["write_atomic", "write_json_atomic", "json_dumps"]
+__all__ = ["atomic_file", "write_atomic", "write_json_atomic", "json_dumps"]
 
 
 def _json_default(obj: Any) -> Any:
@@ -55,23 +56,21 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` atomically; creates the parent folder.
+@contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A binary file handle whose content replaces ``path`` only when the block ends without error.
 
-    ``str`` data is encoded as UTF-8. Returns the path written.
+    A kill or an error inside the block leaves ``path`` as it was (the
+    temporary file is removed on error; after a kill it is a hidden ``.tmp``).
     """
     path = Path(path)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    elif not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"write_atomic needs bytes or str, not {type(data).__name__}")
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         # mkstemp creates 0600; keep the mode of the file we replace, else 0644.
@@ -91,7 +90,20 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
             pass
         raise
     _fsync_dir(folder)
-    return path
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` atomically; creates the parent folder.
+
+    ``str`` data is encoded as UTF-8. Returns the path written.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    elif not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"write_atomic needs bytes or str, not {type(data).__name__}")
+    with atomic_file(path) as fh:
+        fh.write(data)
+    return Path(path)
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> Path:

@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 
 from rnnstudio.errors import RunError
+from rnnstudio.limits import LimitError, session_max_runs
 from rnnstudio.runs.registry import RunInfo, RunRegistry
 
-__all__ = ["submit", "start", "request_stop", "max_running", "run_worker", "WORKER_LOG"]
+__all__ = ["submit", "submit_seeds", "start", "check_session_runs", "request_stop", "max_running", "run_worker",
+           "WORKER_LOG"]
 
 WORKER_LOG = "worker.log"
 POLL_SECONDS = 1.0
@@ -39,13 +41,58 @@ def max_running() -> int:
 
 
 def submit(recipe, *, registry: RunRegistry | None = None, owner: str | None = None,
-           name: str | None = None) -> RunInfo:
-    """Registers ``recipe`` (a Recipe) as a new run, queues it and starts its worker."""
+           name: str | None = None, group: dict | None = None) -> RunInfo:
+    """Registers ``recipe`` (a Recipe) as a new run, queues it and starts its worker.
+
+    ``group`` ({"id", "kind", "label", ...}) tags runs queued together; see rnnstudio.runs.groups.
+    """
     registry = registry or RunRegistry()
+    check_session_runs(registry, owner)
     run = registry.create_run(recipe.to_dict(), task=recipe.data.task or "", model=recipe.model.name,
                               name=name or recipe.name, owner=owner)
+    if group:
+        registry.update_summary(run.run_id, {"group": group})
     start(run.run_id, registry=registry)
     return registry.get(run.run_id)
+
+
+def submit_seeds(run_id: str, n: int, *, registry: RunRegistry | None = None, owner: str | None = None) -> list[RunInfo]:
+    """Queues run ``run_id``'s Recipe again under ``n`` seeds as one group, so the spread of results shows.
+
+    Seeds are the original's training seed and the next ``n - 1`` whole numbers (for weights, dropout and batch
+    order); the data split keeps its seed, so every run sees the same examples. Returns the new runs.
+    """
+    import uuid
+
+    from rnnstudio.recipe import recipe_from_dict
+
+    if not isinstance(n, int) or isinstance(n, bool) or not 2 <= n <= 20:
+        raise RunError(f"the number of seeds must be a whole number from 2 to 20; got {n!r}.",
+                       fix="Rerun with e.g. 5 seeds.")
+    registry = registry or RunRegistry()
+    source = registry.get(run_id)
+    recipe = recipe_from_dict(source.recipe)
+    group = f"seeds-{source.run_id}-{uuid.uuid4().hex[:6]}"
+    runs = []
+    for seed in range(recipe.train.seed, recipe.train.seed + n):
+        seeded = recipe.with_overrides({"train.seed": seed})
+        runs.append(submit(seeded, registry=registry, owner=owner, name=f"{source.name} · seed {seed}",
+                           group={"id": group, "kind": "seeds", "label": f"seed {seed}", "source": source.run_id,
+                                  "seed": seed}))
+    return runs
+
+
+def check_session_runs(registry: RunRegistry, owner: str | None, *, starting: str | None = None) -> None:
+    """Refuses one more active run for ``owner`` when it has ``session_max_runs()`` queued or running already."""
+    if owner is None:
+        return  # the command line and scripts are not sessions of a shared server
+    cap = session_max_runs()
+    active = [r.run_id for r in registry.list(owner=owner) if r.status in ("queued", "running") and r.run_id != starting]
+    if len(active) >= cap:
+        runs = f"{len(active)} run" + ("s" if len(active) != 1 else "")
+        raise LimitError(f"this session already has {runs} queued or running; the limit is {cap} "
+                         "per session on this server.", fix="Wait for one to finish, or stop one on the Train or "
+                         "Runs page (the server's operator sets RNNSTUDIO_SESSION_MAX_RUNS).")
 
 
 def start(run_id: str, *, registry: RunRegistry | None = None) -> bool:
@@ -56,6 +103,8 @@ def start(run_id: str, *, registry: RunRegistry | None = None) -> bool:
     """
     registry = registry or RunRegistry()
     registry.reconcile()
+    waiting = registry.get(run_id)
+    check_session_runs(registry, waiting.owner, starting=waiting.run_id)
     if not registry.enqueue(run_id):
         return False
     run = registry.get(run_id)

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from rnnstudio.errors import RunError
+from rnnstudio.runs.faults import DiskFullError, disk_full_guard, is_disk_full
 from rnnstudio.runs.files import json_dumps, write_json_atomic
+from rnnstudio.workspace import check_run_id
 
 __all__ = ["STATUSES", "RunInfo", "RunRegistry", "studio_home", "SCHEMA_VERSION"]
 
@@ -80,6 +82,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS metrics_key ON metrics (run_id, kind, epoch, s
 # Connections inherited through fork: never used, never closed (closing could
 # checkpoint or delete the parent's WAL); kept here so the GC does not close them.
 _ABANDONED: list[sqlite3.Connection] = []
+# (process id, home) pairs whose runs were reconciled when this process first opened the registry.
+_RECONCILED: set[tuple[int, str]] = set()
 
 
 def _home_path() -> Path:
@@ -172,6 +176,14 @@ def _mark_running(con: sqlite3.Connection, run_id: str, pid: int) -> None:
     )
 
 
+def _gone_running(pid: int | None) -> str:
+    return f"process {pid} ended without finishing the run"
+
+
+def _gone_queued(pid: int | None) -> str:
+    return f"worker process {pid} ended before the run started"
+
+
 def _is_locked(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
@@ -245,7 +257,7 @@ class RunRegistry:
         return self.home / "runs"
 
     def folder(self, run_id: str) -> Path:
-        return self.runs_dir / run_id
+        return self.runs_dir / check_run_id(run_id)  # an id never climbs out of the runs folder
 
     # -- connections ----------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -258,7 +270,15 @@ class RunRegistry:
             local.con = None
         con = self._open()
         local.con, local.pid = con, os.getpid()
+        self._reconcile_once()
         return con
+
+    def _reconcile_once(self) -> None:
+        # A process's first look at the registry (a restarted app server, a CLI command) frees runs whose process died.
+        key = (os.getpid(), str(self.home))
+        if key not in _RECONCILED:
+            _RECONCILED.add(key)
+            self.reconcile()
 
     def _open(self) -> sqlite3.Connection:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -317,6 +337,8 @@ class RunRegistry:
             try:
                 return fn()
             except sqlite3.OperationalError as exc:
+                if is_disk_full(exc):  # the transaction was rolled back: what was stored before is intact
+                    raise DiskFullError(self.home) from exc
                 if not _is_locked(exc):
                     raise
                 if attempt == self.MAX_ATTEMPTS - 1:
@@ -355,6 +377,8 @@ class RunRegistry:
     def _resolve(self, con: sqlite3.Connection, run_id: str) -> str:
         """Full run id for ``run_id`` or a unique prefix of one; RunError otherwise."""
         run_id = str(run_id).strip()
+        if run_id:
+            check_run_id(run_id)
         if not run_id:
             raise RunError("No run id given.", fix=_LIST_HINT)
         row = con.execute("SELECT run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -423,7 +447,8 @@ class RunRegistry:
             raise RunError("Could not pick a new run id.", fix="try again.")
         run_name = name if name else f"{task}-{model}"
         try:
-            write_json_atomic(folder / "recipe.json", recipe_copy)
+            with disk_full_guard(folder):
+                write_json_atomic(folder / "recipe.json", recipe_copy)
 
             def insert(con: sqlite3.Connection) -> None:
                 con.execute(
@@ -520,16 +545,16 @@ class RunRegistry:
     def claim(self, run_id: str, pid: int) -> bool:
         """Atomically mark the run "running" for ``pid``.
 
-        Returns False when it is already running (someone else won). A run in
-        any of created/queued/stopped/interrupted/failed can be claimed; a
-        completed run raises RunError. Call :meth:`reconcile` first to free runs
-        whose process died.
+        Returns False when it is already running or queued for a worker
+        (someone else won). A run in any of created/stopped/interrupted/failed
+        can be claimed; a completed run raises RunError. Call :meth:`reconcile`
+        first to free runs whose process died.
         """
 
         def take(con: sqlite3.Connection) -> bool:
             full = self._resolve(con, run_id)
             status = con.execute("SELECT status FROM runs WHERE run_id = ?", (full,)).fetchone()[0]
-            if status == "running":
+            if status in ("running", "queued"):
                 return False
             _refuse_unstartable(full, status)
             _mark_running(con, full, pid)
@@ -628,6 +653,26 @@ class RunRegistry:
 
         return self._write(take)
 
+    def mark_ended(self, run_id: str, pids: Iterable[int], status: str, reason: str) -> bool:
+        """Move the run to final ``status`` with ``reason`` if one of ``pids`` still holds it
+        (its process died without saying so), or if :meth:`reconcile` already marked it interrupted
+        for one of them; False when the run had already ended otherwise or moved on."""
+        if status not in FINAL:
+            raise ValueError(f"status must be one of {FINAL}, got {status!r}")
+        pids = [int(p) for p in pids]
+        noticed = [m(p) for p in pids for m in (_gone_running, _gone_queued)]
+
+        def end(con: sqlite3.Connection) -> bool:
+            full = self._resolve(con, run_id)
+            cur = con.execute(
+                "UPDATE runs SET status = ?, finished = ?, pid = NULL, error = ? WHERE run_id = ? AND"
+                f" ((status IN ('running', 'queued') AND pid IN ({', '.join('?' * len(pids))}))"
+                f" OR (status = 'interrupted' AND error IN ({', '.join('?' * len(noticed))})))",
+                (status, time.time(), reason, full, *pids, *noticed))
+            return cur.rowcount == 1
+
+        return self._write(end)
+
     def cancel_queued(self, run_id: str) -> bool:
         """Take a run out of the queue (status "stopped"); False when it is not queued (any more)."""
 
@@ -653,7 +698,11 @@ class RunRegistry:
         return self._read(read)
 
     def reconcile(self) -> list[str]:
-        """Mark runs "running" whose process is gone as "interrupted"; returns their ids."""
+        """Mark runs "running" whose process is gone as "interrupted" (resumable); returns their ids.
+
+        Runs once by itself when a process first opens the registry, so a server restart
+        finds no run "running" without a process.
+        """
 
         def fix(con: sqlite3.Connection) -> list[str]:
             rows = con.execute(
@@ -666,7 +715,7 @@ class RunRegistry:
                     "UPDATE runs SET status = 'interrupted', finished = ?, pid = NULL,"
                     " error = COALESCE(error, ?) WHERE run_id = ? AND status = 'running'"
                     " AND pid IS ?",
-                    (now, f"process {pid} ended without finishing the run", rid, pid),
+                    (now, _gone_running(pid), rid, pid),
                 )
             # A queued run whose waiting worker died would wait for ever.
             waiting = con.execute(
@@ -677,7 +726,7 @@ class RunRegistry:
                 con.execute(
                     "UPDATE runs SET status = 'interrupted', finished = ?, pid = NULL, error = ?"
                     " WHERE run_id = ? AND status = 'queued' AND pid IS ?",
-                    (now, f"worker process {pid} ended before the run started", rid, pid),
+                    (now, _gone_queued(pid), rid, pid),
                 )
             return [rid for rid, _ in dead + orphaned]
 
@@ -744,19 +793,35 @@ class RunRegistry:
 
         return self._read(read)
 
-    def truncate_metrics(self, run_id: str, *, after_epoch: int) -> None:
-        """Drop every metrics row (both kinds) with ``epoch > after_epoch``."""
+    def truncate_metrics(self, run_id: str, *, after_epoch: int, after_step: int | None = None) -> None:
+        """Drop the rows a resumed run will write again: epochs after ``after_epoch``, and
+        steps after ``after_step`` (default: steps of epochs after ``after_epoch``)."""
 
         def drop(con: sqlite3.Connection) -> None:
             full = self._resolve(con, run_id)
-            con.execute(
-                "DELETE FROM metrics WHERE run_id = ? AND epoch > ?", (full, int(after_epoch))
-            )
+            con.execute("DELETE FROM metrics WHERE run_id = ? AND kind = 'epoch' AND epoch > ?",
+                        (full, int(after_epoch)))
+            if after_step is None:
+                con.execute("DELETE FROM metrics WHERE run_id = ? AND kind = 'step' AND epoch > ?",
+                            (full, int(after_epoch)))
+            else:
+                con.execute("DELETE FROM metrics WHERE run_id = ? AND kind = 'step' AND step > ?",
+                            (full, int(after_step)))
 
         self._write(drop)
 
     # -- maintenance --------------------------------------------------------------
+    def check_integrity(self) -> list[str]:
+        """Problems ``PRAGMA integrity_check`` and ``foreign_key_check`` find; empty when the database is sound."""
+
+        def check(con: sqlite3.Connection) -> list[str]:
+            problems = [r[0] for r in con.execute("PRAGMA integrity_check").fetchall() if r[0] != "ok"]
+            problems += [f"metrics row {r[1]} of table {r[0]} points to a missing run"
+                         for r in con.execute("PRAGMA foreign_key_check").fetchall()]
+            return problems
+
+        return self._read(check)
+
     def integrity_ok(self) -> bool:
-        """``PRAGMA integrity_check`` reports "ok"."""
-        rows = self._read(lambda con: con.execute("PRAGMA integrity_check").fetchall())
-        return len(rows) == 1 and rows[0][0] == "ok"
+        """The database passes :meth:`check_integrity`."""
+        return not self.check_integrity()

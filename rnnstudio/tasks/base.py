@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from rnnstudio.errors import DataError
+from rnnstudio.memory import check_model_memory
 from rnnstudio.zoo.registry import InputSpec
 
 
@@ -52,6 +53,7 @@ class Task:
     loss: str = "mse"
     activation: str | None = None
     monitor_metric: str = "loss"  # shown beside the loss while training
+    target_role: str = "label"  # what messages call the target column
     pipeline_class: type = object
     # What forms show for this task (the app draws its widgets from these lists).
     data_fields: tuple[str, ...] = ("target",)
@@ -59,7 +61,37 @@ class Task:
     augmentations: tuple[str, ...] = ()
     hidden_model_fields: tuple[str, ...] = ()
 
-    def prepare(self, recipe, frame: pd.DataFrame, test_frame: pd.DataFrame | None, *, name: str) -> Prepared:
+    def prepare(self, recipe, frame: pd.DataFrame, test_frame: pd.DataFrame | None, *, name: str,
+                check_model: bool = True) -> Prepared:
+        """Checks the column roles, fits the pipeline on the training split and checks the model fits in memory.
+
+        Training and the previews both come through here, so they refuse the
+        same data with the same message. Previews of the data pass
+        ``check_model=False``: the model's size is not theirs to judge.
+
+        Raises:
+            StudioError: (DataError for the data) naming the file, column or setting and the fix.
+        """
+        self.check_roles(recipe, frame, name=name)
+        prepared = self.prepare_data(recipe, frame, test_frame, name=name)
+        if check_model:
+            check_model_memory(recipe, prepared)  # before anything builds the model
+        return prepared
+
+    def check_roles(self, recipe, frame: pd.DataFrame, *, name: str) -> None:
+        """Raises a DataError when a column named in ``recipe.data`` is missing or cannot play its role."""
+        require_column(frame, recipe.data.target, role=self.target_role, file=name, option="--target")
+        for column, role, setting in self.named_columns(recipe.data):
+            if column and column not in frame.columns:
+                raise DataError(f"there is no column '{column}' (wanted as the {role} column).", file=name,
+                                field=setting, fix=f"Use one of: {', '.join(map(str, frame.columns))}.")
+
+    def named_columns(self, data) -> list[tuple[str | None, str, str]]:
+        """(column, role, setting) of every column the Recipe names for this task, besides the target."""
+        return []
+
+    def prepare_data(self, recipe, frame: pd.DataFrame, test_frame: pd.DataFrame | None, *, name: str) -> Prepared:
+        """Splits the data and fits the task's pipeline on the training split (roles already checked)."""
         raise NotImplementedError
 
     def evaluate(self, pipeline, predict: Callable[[np.ndarray], np.ndarray], split: Split) -> dict:
@@ -91,7 +123,7 @@ def get_task(name: str | None) -> Task:
     from rnnstudio.tasks import forecasting, sequence_classification, text_classification  # noqa: F401  (registers)
 
     if name not in _TASKS:
-        raise DataError(f"unknown or missing task {name!r}.",
+        raise DataError(f"unknown or missing task {name!r}.", field="data.task",
                         fix=f"Give --task with one of: {', '.join(sorted(_TASKS))}.")
     return _TASKS[name]
 
@@ -125,14 +157,19 @@ def numeric_column(frame: pd.DataFrame, column: str, *, file: str) -> np.ndarray
         rows = (np.flatnonzero(bad.to_numpy()) + 2)[:5].tolist()  # +2: header line and 1-based rows
         examples = ", ".join(repr(v) for v in raw[bad].astype(str).unique()[:3])
         raise DataError(f"{int(bad.sum())} value(s) are not numbers (e.g. {examples}).", file=file, column=column,
-                        row=rows[0], fix=f"Fix or remove lines {', '.join(map(str, rows))}; use . or , consistently as decimal mark.")
+                        row=rows[0], fix=f"Fix or remove {_lines(rows)}; use . or , consistently as decimal mark.")
     array = values.to_numpy(dtype="float64")
     inf = np.isinf(array) | (np.abs(np.nan_to_num(array)) > 1e300)
     if inf.any():
         rows = (np.flatnonzero(inf) + 2)[:5].tolist()
         raise DataError(f"{int(inf.sum())} value(s) are infinite or too large to train on.", file=file, column=column,
-                        row=rows[0], fix=f"Replace them on lines {', '.join(map(str, rows))} with real measurements or leave them empty.")
+                        row=rows[0], fix=f"Replace them on {_lines(rows)} with real measurements or leave them empty.")
     return array
+
+
+def _lines(rows: list[int]) -> str:
+    """``"line 3"`` or ``"lines 3, 8"``."""
+    return f"line {rows[0]}" if len(rows) == 1 else f"lines {', '.join(map(str, rows))}"
 
 
 def length_stats(lengths: np.ndarray) -> dict:

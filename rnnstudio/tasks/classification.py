@@ -53,6 +53,35 @@ def fit_classes(labels: pd.Series, *, file: str, column: str) -> list[str]:
     return sorted(counts.index, key=_label_key)
 
 
+def check_label_column(frame: pd.DataFrame, column: str, *, file: str) -> None:
+    """Refuses a label column that looks like measurements or text: more distinct values than half its rows."""
+    labels = frame[column].dropna()
+    distinct = labels.nunique()
+    if len(labels) >= 20 and distinct > 0.5 * len(labels):
+        raise DataError(f"the label column '{column}' has {distinct} different values in {len(labels)} rows; "
+                        "it looks like a measurement or text, not a class.", file=file, column=column,
+                        field="data.target", fix="Pick the column that names each example's class.")
+
+
+def check_split_classes(classes: list[str], splits: dict[str, np.ndarray | None], report: dict, *, file: str,
+                        column: str) -> None:
+    """Every class must be in the training split; one missing from validation or test is a warning."""
+    for split, y in splits.items():
+        if y is None:
+            continue
+        missing = [classes[i] for i in sorted(set(range(len(classes))) - set(np.asarray(y).tolist()))]
+        if not missing:
+            continue
+        shown = ", ".join(map(repr, missing[:5]))
+        if split == "train":
+            raise DataError(f"class(es) {shown} have no example left in the training split after holding out "
+                            "the validation and test examples.", file=file, column=column,
+                            fix="Add examples of those classes (at least 3 each), or lower data.val_size "
+                            "(0 turns validation off).")
+        report["warnings"].append(f"class(es) {shown} have no example in the {split} split; "
+                                  "their scores there are undefined.")
+
+
 def drop_missing_labels(frame: pd.DataFrame, column: str, report: dict, *, file: str) -> pd.DataFrame:
     missing = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
     if missing.all():
@@ -70,7 +99,11 @@ def stratified_split(n: int, labels: np.ndarray, size: float, seed: int, *, what
     n_out = max(int(round(size * n)), len(counts))
     stratify = labels if counts[counts > 0].min() >= 2 and n_out < n - len(counts) + 1 else None
     if n_out >= n:
-        raise DataError(f"{n} examples are too few for a {what} split.", fix="Add examples or lower the split size.")
+        setting = "data.test_size" if what == "test" else "data.val_size"
+        raise DataError(f"{n} examples are too few for a {what} split with one example of each of the "
+                        f"{len(counts)} classes.", field=setting,
+                        fix=f"Add examples, or lower {setting}" + (" (0 turns validation off)." if what != "test" else
+                                                                 ", or give a separate test file."))
     rest, held = train_test_split(index, test_size=n_out, random_state=seed, shuffle=True, stratify=stratify)
     return np.sort(rest), np.sort(held)
 

@@ -144,7 +144,7 @@ class ForecastPipeline:
         origins = self.origins(n, first, last, stride)
         if len(origins) == 0:
             raise DataError(f"{len(y)} rows are too few for one window of lookback {self.lookback} + horizon {self.horizon}.",
-                            file=file, fix="Give a longer series, or lower preprocess.lookback / preprocess.horizon.")
+                            file=file, field="preprocess.lookback", fix="Give a longer series, or lower preprocess.lookback / preprocess.horizon.")
         x, scaled_y = self.windows(matrix, origins)
         raw = origins + offset
         steps = np.arange(1, self.horizon + 1)
@@ -208,13 +208,18 @@ class Forecasting(Task):
     loss = "mse"
     activation = None
     monitor_metric = "mae"
+    target_role = "target"
     pipeline_class = ForecastPipeline
     data_fields = ("target", "time_column", "feature_columns", "test_size", "val_size")
     preprocess_fields = ("scaling", "log_transform", "differencing", "lookback", "horizon", "stride", "season")
     augmentations = ("jitter", "scale")
     hidden_model_fields = ("embedding_dim", "embeddings_file", "embeddings_trainable", "embedding_dropout")
 
-    def prepare(self, recipe, frame, test_frame, *, name):
+    def named_columns(self, data):
+        return [*((c, "feature", "data.feature_columns") for c in data.feature_columns or []),
+                (data.time_column, "time", "data.time_column")]
+
+    def prepare_data(self, recipe, frame, test_frame, *, name):
         data, pre = recipe.data, recipe.preprocess
         report = frame_overview(frame, name=name)
         target = require_column(frame, data.target, role="target", file=name, option="--target")
@@ -237,7 +242,7 @@ class Forecasting(Task):
         train_end = n - n_test - n_val  # rows [0, train_end) fit the scalers: no look at the future
         if train_end < pre.horizon + 4:
             raise DataError(f"{n} rows are too few: after holding out {n_test} test and {n_val} validation rows, "
-                            f"{max(train_end, 0)} remain for training.", file=name,
+                            f"{max(train_end, 0)} remain for training.", file=name, field="preprocess.horizon",
                             fix="Give a longer series, or lower preprocess.horizon, data.test_size or data.val_size.")
         freq = _frequency(times, report)
         season = pre.season or detect_season(y[:train_end], freq=freq, max_season=train_end // 3)
@@ -258,7 +263,7 @@ class Forecasting(Task):
         train_origins = pipeline.origins(len(matrix), 0, train_end - 1 - offset, pre.stride)
         if len(train_origins) == 0:
             raise DataError(f"{train_end} training rows are too few for one window of lookback {pipeline.lookback} + horizon {pre.horizon}.",
-                            file=name, fix="Lower preprocess.lookback or preprocess.horizon, or give a longer series.")
+                            file=name, field="preprocess.lookback", fix="Lower preprocess.lookback or preprocess.horizon, or give a longer series.")
         x_train, y_train = pipeline.windows(matrix, train_origins)
         if pre.augment:
             rng = np.random.default_rng(recipe.train.seed)

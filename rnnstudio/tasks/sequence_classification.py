@@ -29,7 +29,9 @@ def infer_layout(frame: pd.DataFrame, data, target: str) -> tuple[str, str | Non
         if len(groups) < len(frame) and (groups <= 1).all():
             return "long", column
     if data.layout == "long":
-        raise DataError("the long layout needs a series id column.", fix="Name it with --set data.series_id_column=NAME.")
+        raise DataError("the long layout needs a series id column, and none is named like one "
+                        f"({', '.join(ID_NAMES)}).", field="data.series_id_column",
+                        fix="Name it with --set data.series_id_column=NAME, or set data.layout to wide.")
     return "wide", None
 
 
@@ -76,7 +78,7 @@ class SequencePipeline:
             if labels is not None:
                 distinct = labels.iloc[rows].dropna().unique()
                 if len(distinct) > 1:
-                    raise DataError(f"series {key!r} has more than one label ({', '.join(map(str, distinct[:3]))}).",
+                    raise DataError(f"series '{key}' has more than one label ({', '.join(map(str, distinct[:3]))}).",
                                     file=file, column=self.target, fix="Give every row of a series the same label.")
                 series_labels.append(distinct[0] if len(distinct) else np.nan)
         return out, (pd.Series(series_labels) if labels is not None else None)
@@ -138,7 +140,15 @@ class SequenceClassification(Task):
     augmentations = ("jitter", "scale", "magnitude_warp", "window_slice")
     hidden_model_fields = ("embedding_dim", "embeddings_file", "embeddings_trainable", "embedding_dropout", "linear_skip")
 
-    def prepare(self, recipe, frame, test_frame, *, name):
+    def named_columns(self, data):
+        return [*((c, "feature", "data.feature_columns") for c in data.feature_columns or []),
+                (data.series_id_column, "series id", "data.series_id_column"), (data.step_column, "step", "data.step_column")]
+
+    def check_roles(self, recipe, frame, *, name):
+        super().check_roles(recipe, frame, name=name)
+        cls.check_label_column(frame, recipe.data.target, file=name)
+
+    def prepare_data(self, recipe, frame, test_frame, *, name):
         data, pre = recipe.data, recipe.preprocess
         report = frame_overview(frame, name=name)
         target = require_column(frame, data.target, role="label", file=name, option="--target")
@@ -172,6 +182,8 @@ class SequenceClassification(Task):
             rest, held = cls.stratified_split(len(series), y_all, data.val_size, data.seed + 1, what="validation")
             val_series, y_val = [series[i] for i in held], y_all[held]
             series, y_all = [series[i] for i in rest], y_all[rest]
+        cls.check_split_classes(classes, {"train": y_all, "validation": y_val, "test": y_test}, report, file=name,
+                                column=target)
         lengths = np.array([len(s) for s in series])
         probe.scaler.fit(np.concatenate(series, axis=0))
         probe.max_length = pre.max_length or int(lengths.max())

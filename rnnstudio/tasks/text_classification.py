@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from rnnstudio.errors import DataError
+from rnnstudio.limits import MAX_PREDICT_TEXT_CHARS
 from rnnstudio.preprocess.augment import augment_texts
 from rnnstudio.preprocess.text import TextEncoder, pad_sequences
 from rnnstudio.tasks import classification as cls
@@ -34,10 +35,11 @@ class TextPipeline:
         self.encoder = encoder
         self.classes = classes
 
-    def texts(self, frame: pd.DataFrame) -> list[str]:
+    def texts(self, frame: pd.DataFrame, *, file: str | None = None) -> list[str]:
         if self.text_column not in frame.columns:
-            raise DataError(f"there is no text column '{self.text_column}'.",
-                            fix=f"Give a file with a '{self.text_column}' column (the model was trained on it).")
+            raise DataError(f"there is no text column '{self.text_column}'.", file=file,
+                            fix=f"Give a file with a '{self.text_column}' column (the model was trained on it); "
+                            f"its columns are: {', '.join(map(str, frame.columns))}.")
         return frame[self.text_column].fillna("").astype(str).tolist()
 
     def transform_x(self, frame: pd.DataFrame) -> np.ndarray:
@@ -64,6 +66,16 @@ class TextPipeline:
                     encoder=TextEncoder.from_dict(data["encoder"]), classes=list(data["classes"]))
 
 
+def check_text_lengths(texts: list[str], *, file: str | None = None, limit: int = MAX_PREDICT_TEXT_CHARS) -> None:
+    """Refuses texts to predict that are longer than ``limit`` characters, naming the first (1-based)."""
+    for number, text in enumerate(texts, start=1):
+        if len(text) > limit:
+            raise DataError(f"text {number} is {len(text):,} characters long, more than the limit of {limit:,} "
+                            "for a prediction.", file=file, row=number,
+                            fix="Shorten it or split it into several texts; the model reads only its first "
+                            "max_length tokens anyway.")
+
+
 @register_task
 class TextClassification(Task):
     name = "text-classification"
@@ -79,7 +91,22 @@ class TextClassification(Task):
     augmentations = ("swap", "delete", "insert", "synonym")
     hidden_model_fields = ("linear_skip",)
 
-    def prepare(self, recipe, frame, test_frame, *, name):
+    def named_columns(self, data):
+        return [(data.text_column, "text", "data.text_column")]
+
+    def check_roles(self, recipe, frame, *, name):
+        super().check_roles(recipe, frame, name=name)
+        data, target = recipe.data, recipe.data.target
+        if data.text_column == target:
+            raise DataError(f"the text column '{target}' is also the label column.", file=name, column=target,
+                            field="data.text_column", fix="Pick the column holding the texts as the text column.")
+        if data.text_column and pd.api.types.is_numeric_dtype(frame[data.text_column]):
+            raise DataError(f"the text column '{data.text_column}' holds numbers, not text.", file=name,
+                            column=data.text_column, field="data.text_column",
+                            fix="Pick the column holding the texts, or use sequence-classification for numeric series.")
+        cls.check_label_column(frame, target, file=name)
+
+    def prepare_data(self, recipe, frame, test_frame, *, name):
         data, pre = recipe.data, recipe.preprocess
         report = frame_overview(frame, name=name)
         target = require_column(frame, data.target, role="label", file=name, option="--target")
@@ -109,6 +136,7 @@ class TextClassification(Task):
         texts = pipeline.texts(train_frame)
         pipeline.encoder.fit(texts)
         tokens = pipeline.encoder.tokenize(texts)
+        _check_vocabulary(pipeline.encoder, tokens, file=name, column=text_column)
         y_train = y_train_raw = pipeline.transform_y(train_frame, file=name)
         if pre.augment:
             rng = np.random.default_rng(recipe.train.seed)
@@ -118,6 +146,8 @@ class TextClassification(Task):
         val = None if val_frame is None else Split(pipeline.transform_x(val_frame), pipeline.transform_y(val_frame, file=name))
         test = Split(pipeline.transform_x(test_frame), pipeline.transform_y(test_frame, file=data.test_source or name),
                      {"texts": pipeline.texts(test_frame), "train_texts": texts, "train_y": y_train_raw})
+        cls.check_split_classes(classes, {"train": y_train_raw, "validation": None if val is None else val.y,
+                                          "test": test.y}, report, file=name, column=target)
         lengths = np.array([len(t) for t in pipeline.encoder.tokenize(pipeline.texts(frame))])
         report.update({
             "class_balance": cls.balance(pipeline.transform_y(frame, file=name), classes) if data.test_source is None else
@@ -164,6 +194,19 @@ def bag_of_words_baseline(pipeline: TextPipeline, train_texts, train_y, test_tex
     proba = np.zeros((len(test_texts), len(pipeline.classes)))
     proba[:, model.classes_] = model.predict_proba(vectorizer.transform(test_texts))
     return cls.scores(test_y, proba, pipeline.classes)
+
+
+def _check_vocabulary(encoder: TextEncoder, tokens: list[list[str]], *, file: str, column: str) -> None:
+    """Refuses a vocabulary without a single real token: every text would read as unknown words."""
+    if encoder.vocab_size_ > 2:
+        return
+    if not any(tokens):
+        raise DataError("the training texts contain no words at all (only spaces or punctuation the tokenizer drops).",
+                        file=file, column=column, field="preprocess.tokenizer",
+                        fix="Check that this is the text column, or choose preprocess.tokenizer=char.")
+    raise DataError(f"no word occurs at least {encoder.min_freq} times in the training texts, so the vocabulary is empty.",
+                    file=file, column=column, field="preprocess.min_freq",
+                    fix="Lower preprocess.min_freq to 1, give more texts, or use preprocess.tokenizer=char.")
 
 
 def _text_warnings(report: dict, lengths: np.ndarray) -> list[str]:

@@ -14,13 +14,25 @@ class TrainingCallback:
     norms)`` every ``grad_norm_every_steps``, ``on_epoch_end(epoch, logs)``
     with ``val_`` keys, ``on_train_end(info)``. Return True from
     ``stop_requested`` to stop gracefully after the current batch.
+    ``on_probe(epoch, record, arrays)`` comes once before the first step
+    (epoch 0) and after each epoch when probes are on: ``record`` is the
+    probe record (``rnnstudio.runs.probe_files``), ``arrays`` the raw values
+    behind its histograms. ``on_train_end`` info carries ``reason``
+    (completed, early_stopping, stopped, diverged) and ``monitoring`` (the
+    gradient-norm reading interval and what it was chosen from).
     """
+
+    trainer = None  # set by the Trainer that emits to it (like Keras' Callback.model)
+
+    def set_trainer(self, trainer) -> None:
+        self.trainer = trainer
 
     def on_train_begin(self, info: dict) -> None: ...
     def on_epoch_begin(self, epoch: int) -> None: ...
     def on_step_end(self, step: int, logs: dict) -> None: ...
     def on_gradients(self, step: int, norms: dict) -> None: ...
     def on_epoch_end(self, epoch: int, logs: dict) -> None: ...
+    def on_probe(self, epoch: int, record: dict, arrays: dict) -> None: ...
     def on_train_end(self, info: dict) -> None: ...
 
     def stop_requested(self) -> bool:
@@ -78,14 +90,30 @@ class RegistryLogger(TrainingCallback):
         self.registry.update_summary(self.run_id, {"epochs_done": epoch})
 
     def on_train_end(self, info):
-        self._flush()  # a stopped run keeps the steps of its unfinished epoch
+        self._flush()  # a stopped or diverged run keeps the steps of its unfinished epoch
+        if info.get("monitoring"):
+            self.registry.update_summary(self.run_id, {"monitoring": info["monitoring"]})
 
     def stop_requested(self) -> bool:
         return self.stop_file.exists()
 
 
+class ProbeWriter(TrainingCallback):
+    """Writes each probe record to ``<run folder>/probes/epoch-NNNN.json``."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def on_probe(self, epoch, record, arrays):
+        from rnnstudio.runs.probe_files import write_probe
+
+        write_probe(self.folder, record)
+
+
 class TensorBoardLogger(TrainingCallback):
-    """Writes scalars (losses, metrics, learning rate, gradient norms) for `tensorboard --logdir RUN_FOLDER`."""
+    """Writes scalars (losses, metrics, learning rate, gradient norms, clipped share, gate saturation,
+    gradients through time) and histograms (weights, gradients, gates per layer) for
+    `tensorboard --logdir RUN_FOLDER`."""
 
     def __init__(self, logdir: Path):
         import tensorflow as tf
@@ -105,6 +133,33 @@ class TensorBoardLogger(TrainingCallback):
                 if key != "epoch":
                     self._tf.summary.scalar(f"epoch/{key}", value)
         self.writer.flush()
+
+    def on_probe(self, epoch, record, arrays):
+        summary = self._tf.summary
+        with self.writer.as_default(step=epoch):
+            # The record's bins go in as they are: TensorBoard's own bucketing costs ~10 ms per histogram.
+            for layer, kinds in record.get("histograms", {}).items():
+                for kind, hist in kinds.items():
+                    self._histogram(f"{kind}/{layer}", hist)
+            for layer, entry in record.get("gates", {}).items():
+                for gate, stats in entry["gates"].items():
+                    self._histogram(f"gates/{layer}/{gate}", stats)
+                    summary.scalar(f"gates/{layer}/{gate}_saturated", stats["saturated"])
+            if "clipped_share" in record:
+                summary.scalar("probe/clipped_share", record["clipped_share"])
+            norms = record["time_gradient"]["norms"]
+            if norms and norms[-1] > 0:
+                # Gradient reaching the first step relative to the last: the vanishing gradient in one number.
+                summary.scalar("time_gradient/first_over_last", norms[0] / norms[-1])
+        self.writer.flush()
+
+    def _histogram(self, tag: str, hist: dict) -> None:
+        import numpy as np
+        from tensorboard.plugins.histogram import metadata
+
+        edges = np.asarray(hist["edges"], dtype="float64")
+        buckets = np.stack([edges[:-1], edges[1:], np.asarray(hist["counts"], dtype="float64")], axis=1)
+        self._tf.summary.write(tag, buckets, metadata=metadata.create_summary_metadata(tag, ""))
 
     def on_train_end(self, info):
         self.writer.flush()

@@ -1,56 +1,78 @@
 """Epoch checkpoints of weights, optimizer state and loop state, written atomically.
 
 Arrays go to ``.npz`` (no pickle) through a temporary file and a rename, then
-``latest.json`` is replaced; a kill at any moment leaves the previous
-checkpoint loadable. The two newest checkpoints are kept.
+``latest.json`` is replaced; it names the weights file and the best-epoch
+weights that belong to it, so a kill at any moment leaves the previous
+checkpoint whole and loadable. Files named by the newest and the previous
+``latest.json`` are kept, every other one is removed. A full disk raises
+:class:`DiskFullError` and changes nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from rnnstudio.runs.files import write_json_atomic
+from rnnstudio.errors import StudioError
+from rnnstudio.runs.faults import disk_full_guard
+from rnnstudio.runs.files import atomic_file, write_json_atomic
 
-KEEP = 2
+PENDING_BEST = "best.next.npz"  # best weights waiting for the checkpoint that will name them
 
 
 class CheckpointStore:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
+        self._pending_best = False
 
     def _write_arrays(self, path: Path, arrays: list[np.ndarray]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
+        with disk_full_guard(self.folder), atomic_file(path) as fh:
             np.savez(fh, *arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
 
     def save(self, model, optimizer, state) -> Path:
+        previous = self.latest() or {}
         name = f"step-{state.step:09d}.npz"
         arrays = [v.numpy() for v in model.weights] + [v.numpy() for v in optimizer.variables]
         self._write_arrays(self.folder / name, arrays)
-        write_json_atomic(self.folder / "latest.json", {
-            "file": name, "n_model": len(model.weights), "state": dataclasses.asdict(state)})
-        for old in sorted(self.folder.glob("step-*.npz"))[:-KEEP]:
-            old.unlink(missing_ok=True)
+        best = previous.get("best")
+        with disk_full_guard(self.folder):
+            if self._pending_best:
+                best = f"best-{state.step:09d}.npz"
+                (self.folder / PENDING_BEST).replace(self.folder / best)
+            write_json_atomic(self.folder / "latest.json", {
+                "file": name, "best": best, "n_model": len(model.weights), "state": dataclasses.asdict(state)})
+        self._pending_best = False
+        self._prune(keep={name, best, previous.get("file"), previous.get("best")})
         return self.folder / name
 
+    def _prune(self, keep: set) -> None:
+        # Files neither checkpoint names: older ones, and ones a killed save wrote but never named.
+        for old in [*self.folder.glob("step-*.npz"), *self.folder.glob("best-*.npz"), *self.folder.glob(".*.tmp")]:
+            if old.name not in keep:
+                old.unlink(missing_ok=True)
+
     def save_best(self, weights: list[np.ndarray]) -> None:
-        self._write_arrays(self.folder / "best.npz", weights)
+        """Stages the best-epoch weights; the next :meth:`save` makes them part of its checkpoint."""
+        self._write_arrays(self.folder / PENDING_BEST, weights)
+        self._pending_best = True
 
     def load_best(self) -> list[np.ndarray] | None:
-        path = self.folder / "best.npz"
+        meta = self.latest() or {}
+        path = self.folder / (meta.get("best") or "best.npz")  # best.npz: checkpoints of older versions
         if not path.exists():
             return None
-        with np.load(path) as data:
-            return [data[f"arr_{i}"] for i in range(len(data.files))]
+        return self._read_arrays(path)
+
+    def _read_arrays(self, path: Path) -> list[np.ndarray]:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return [data[f"arr_{i}"] for i in range(len(data.files))]
+        except (OSError, ValueError, KeyError) as exc:
+            raise StudioError(f"the checkpoint {path} cannot be read ({exc}).",
+                           fix="start a new run from this run's recipe.") from exc
 
     def latest(self) -> dict | None:
         path = self.folder / "latest.json"
@@ -63,8 +85,7 @@ class CheckpointStore:
         meta = self.latest()
         if meta is None:
             return None
-        with np.load(self.folder / meta["file"]) as data:
-            arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
+        arrays = self._read_arrays(self.folder / meta["file"])
         n = meta["n_model"]
         model.set_weights(arrays[:n])
         optimizer.build(model.trainable_variables)

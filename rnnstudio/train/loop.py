@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,13 +48,20 @@ class LoopState:
 
 
 def layer_of(variable) -> str:
-    """Top-level layer a variable belongs to ("model/layer/.../kernel" → "layer")."""
-    parts = variable.path.split("/")
-    return parts[1] if len(parts) > 2 else parts[0]
+    """Top-level layer a variable's path names ("layer/.../kernel" → "layer")."""
+    return variable.path.split("/")[0]
+
+
+def variable_layers(model) -> list[str]:
+    """For each of ``model.trainable_variables``, the top-level layer that owns it (a Bidirectional
+    wrapper is one layer), so gradient norms are reported per layer as the model summary lists them."""
+    owner = {id(v): layer.name for layer in model.layers for v in layer.trainable_variables}
+    return [owner.get(id(v), layer_of(v)) for v in model.trainable_variables]
 
 
 def make_optimizer(spec, *, steps_per_epoch: int):
-    """The Keras optimizer of ``spec`` (TrainSpec) with its learning-rate schedule."""
+    """The Keras optimizer of ``spec`` (TrainSpec) with its learning-rate schedule; under mixed_float16 it is
+    wrapped in a dynamic LossScaleOptimizer so small float16 gradients do not flush to zero."""
     lr = spec.learning_rate
     total = max(spec.epochs * steps_per_epoch, 1)
     schedules = keras.optimizers.schedules
@@ -70,25 +78,40 @@ def make_optimizer(spec, *, steps_per_epoch: int):
         "sgd": lambda: keras.optimizers.SGD(lr, momentum=spec.momentum, nesterov=True, weight_decay=decay),
         "rmsprop": lambda: keras.optimizers.RMSprop(lr, weight_decay=decay),
     }
-    return optimizers[spec.optimizer]()
+    optimizer = optimizers[spec.optimizer]()
+    if spec.precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def scales_loss(optimizer) -> bool:
+    return isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
 
 class Trainer:
     """Fits a compiled-free Keras model with a custom distributed step.
 
+    Every step computes, in graph, the global gradient norm (for clipping and
+    the NaN watch) and per-layer norms (a segment sum of squares the global
+    norm needs anyway); the host reads the per-layer norms only every N steps.
+    ``spec.monitor_budget`` is split evenly: N keeps the readings under half
+    of it, and an epoch's probe is skipped when probes so far would cost more
+    than the other half of the training time.
+
     Args:
         model: Uncompiled keras.Model, built inside ``strategy.scope()``.
-        optimizer: Keras optimizer, created inside the same scope.
+        optimizer: Keras optimizer, created inside the same scope (a LossScaleOptimizer under mixed_float16).
         loss: Key of LOSSES.
         metric: "accuracy" (class index targets) or "mae", computed beside the loss.
         spec: The Recipe's train section.
         strategy: The tf.distribute strategy.
         checkpoints: Where epoch checkpoints go (None = none).
         callbacks: Event consumers.
+        probe: Builds the per-epoch probe record (``rnnstudio.train.probes.Probe``), or None.
     """
 
     def __init__(self, model, optimizer, *, loss: str, metric: str, spec, strategy, checkpoints: CheckpointStore | None,
-                 callbacks: list[TrainingCallback] = ()):
+                 callbacks: list[TrainingCallback] = (), probe=None):
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = LOSSES[loss]()
@@ -97,9 +120,19 @@ class Trainer:
         self.strategy = strategy
         self.checkpoints = checkpoints
         self.callbacks = list(callbacks)
+        for callback in self.callbacks:
+            callback.set_trainer(self)
+        if not optimizer.built:
+            # Optimizer slots created lazily inside the distributed step break under MirroredStrategy.
+            with strategy.scope():
+                optimizer.build(model.trainable_variables)
+        self.probe = probe
+        self._trained_seconds = self._probe_seconds = self._probe_cost = 0.0  # the probes' share of the budget
         self.stop_requested = False
-        self.layer_names = sorted({layer_of(v) for v in model.trainable_variables})
-        self._layer_index = [self.layer_names.index(layer_of(v)) for v in model.trainable_variables]
+        owners = variable_layers(model)
+        self.layer_names = list(dict.fromkeys(owners))  # forward order, as the model summary lists them
+        self._layer_index = [self.layer_names.index(name) for name in owners]
+        self.monitoring = {"grad_norm_every": None, "step_ms": None, "reading_ms": None}
 
     # ------------------------------------------------------------ datasets
     def _dataset(self, x, y, w, *, shuffle: bool, epoch_seed: int | None = None):
@@ -124,17 +157,24 @@ class Trainer:
         segment = tf.constant(self._layer_index, dtype=tf.int32)
         spec = self.spec
         replicas = strategy.num_replicas_in_sync
+        loss_scaling = scales_loss(optimizer)
 
         def replica_step(x, y, w):
             with tf.GradientTape() as tape:
                 pred = model(x, training=True)
-                per_example = self.loss_fn(y, pred)
+                per_example = self.loss_fn(y, tf.cast(pred, tf.float32))
                 loss = tf.nn.compute_average_loss(per_example, sample_weight=w)
                 if model.losses:
-                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+                    loss += tf.nn.scale_regularization_loss(tf.cast(tf.add_n(model.losses), tf.float32))
+                scaled = optimizer.scale_loss(loss) if loss_scaling else loss
             variables = model.trainable_variables
-            grads = tape.gradient(loss, variables)
-            grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
+            grads = tape.gradient(scaled, variables)
+            grads = [tf.zeros_like(v) if g is None else tf.cast(tf.convert_to_tensor(g), tf.float32)
+                     for g, v in zip(grads, variables)]
+            if loss_scaling:
+                # Norms, clipping and the NaN watch see the true (unscaled) gradient.
+                scale = tf.cast(tf.convert_to_tensor(optimizer.dynamic_scale), tf.float32)
+                grads = [g / scale for g in grads]
             context = tf.distribute.get_replica_context()
             if replicas > 1:
                 # Sum across replicas first so clipping and monitoring see the true gradient;
@@ -143,39 +183,56 @@ class Trainer:
             squares = tf.stack([tf.reduce_sum(tf.square(g)) for g in grads])
             layer_norms = tf.sqrt(tf.math.unsorted_segment_sum(squares, segment, n_layers))
             global_norm = tf.sqrt(tf.reduce_sum(squares))
+            largest = tf.constant(0.0)
             if spec.clip == "norm":
                 grads, _ = tf.clip_by_global_norm(grads, spec.clip_value, use_norm=global_norm)
             elif spec.clip == "value":
+                largest = tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(g)) for g in grads]))
                 grads = [tf.clip_by_value(g, -spec.clip_value, spec.clip_value) for g in grads]
             if replicas > 1:
                 grads = [g / replicas for g in grads]
+            if loss_scaling:
+                grads = [g * scale for g in grads]  # the LossScaleOptimizer unscales, and skips non-finite steps
             optimizer.apply_gradients(zip(grads, variables))
-            return loss, self._metric_sum(y, pred, w), tf.reduce_sum(w), layer_norms, global_norm
+            return loss, self._metric_sum(y, pred, w), tf.reduce_sum(w), layer_norms, global_norm, largest
 
         @tf.function(reduce_retracing=True)
         def train_step(x, y, w):
-            loss, metric, count, layer_norms, global_norm = strategy.run(replica_step, args=(x, y, w))
+            loss, metric, count, layer_norms, global_norm, largest = strategy.run(replica_step, args=(x, y, w))
             sum_ = tf.distribute.ReduceOp.SUM
+            first = strategy.experimental_local_results
             # One small vector per step: a single host transfer instead of one per number.
             scalars = tf.stack([strategy.reduce(sum_, loss, axis=None), strategy.reduce(sum_, metric, axis=None),
-                                strategy.reduce(sum_, count, axis=None),
-                                strategy.experimental_local_results(global_norm)[0]])
-            return scalars, strategy.experimental_local_results(layer_norms)[0]
+                                strategy.reduce(sum_, count, axis=None), first(global_norm)[0], first(largest)[0],
+                                self._loss_scale()])
+            return scalars, first(layer_norms)[0]
 
         return train_step
 
+    def _loss_scale(self):
+        if scales_loss(self.optimizer):
+            return tf.cast(tf.convert_to_tensor(self.optimizer.dynamic_scale), tf.float32)
+        return tf.constant(1.0)
+
     def _metric_sum(self, y, pred, w):
+        pred = tf.cast(pred, tf.float32)
         if self.metric == "accuracy":
             hits = tf.cast(tf.equal(tf.cast(y, tf.int64), tf.argmax(pred, axis=-1)), tf.float32)
         else:
-            hits = tf.reduce_mean(tf.abs(tf.cast(y, tf.float32) - tf.cast(pred, tf.float32)), axis=-1)
+            hits = tf.reduce_mean(tf.abs(tf.cast(y, tf.float32) - pred), axis=-1)
         return tf.reduce_sum(hits * tf.cast(w > 0, tf.float32))
+
+    def _clipped(self, global_norm: float, largest: float) -> bool:
+        if self.spec.clip == "norm":
+            return global_norm > self.spec.clip_value
+        return self.spec.clip == "value" and largest > self.spec.clip_value
 
     # ------------------------------------------------------------ evaluation
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Model outputs for ``x`` in batches (inference mode)."""
         if not hasattr(self, "_predict_fn"):
-            self._predict_fn = tf.function(lambda batch: self.model(batch, training=False), reduce_retracing=True)
+            self._predict_fn = tf.function(lambda batch: tf.cast(self.model(batch, training=False), tf.float32),
+                                           reduce_retracing=True)
         if len(x) == 0:
             return np.zeros((0,) + tuple(self.model.output_shape[1:]), dtype="float32")
         return np.concatenate([self._predict_fn(x[i:i + batch_size]).numpy() for i in range(0, len(x), batch_size)])
@@ -189,6 +246,27 @@ class Trainer:
             metric = float(np.mean(np.abs(pred - y)))
         return {"loss": loss, self.metric: metric}
 
+    # ------------------------------------------------------------ probes
+    def _probe(self, epoch: int, state: LoopState, clipped_share: float | None, *, train_seconds: float = 0.0) -> None:
+        if self.probe is None:
+            return
+        share = self.spec.monitor_budget / 2
+        self._trained_seconds += train_seconds
+        spent, last = self._probe_seconds, self._probe_cost
+        if epoch > 1 and share > 0 and spent + last > share * self._trained_seconds:
+            return  # short epochs: probe less often than every epoch rather than slow training down
+        started = time.perf_counter()
+        try:
+            record, arrays = self.probe.measure(epoch, state.step, clipped_share=clipped_share)
+        except Exception as exc:  # noqa: BLE001 - a probe must never end a training run
+            warnings.warn(f"probe of epoch {epoch} failed: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+            return
+        self._emit("on_probe", epoch, record, arrays)
+        cost = time.perf_counter() - started
+        if self._probe_cost:  # the first probe also builds its graphs: a one-off, neither budgeted nor an estimate
+            self._probe_seconds = spent + cost
+        self._probe_cost = cost
+
     # ------------------------------------------------------------ the loop
     def fit(self, train, val=None, *, sample_weight=None, state: LoopState | None = None) -> LoopState:
         """Trains until ``spec.epochs``, early stopping, divergence or a stop request."""
@@ -198,39 +276,57 @@ class Trainer:
         train_step = self._train_step()
         # Short epochs still get about five readings each, so small data sets draw curves too.
         log_every = max(1, min(spec.log_every_steps, math.ceil(steps_per_epoch / 5)))
-        grad_every = max(1, min(spec.grad_norm_every_steps, math.ceil(steps_per_epoch / 5)))
+        interval = GradientInterval(max(1, min(spec.grad_norm_every_steps, math.ceil(steps_per_epoch / 5))),
+                                    spec.monitor_budget / 2) if spec.gradient_norms else None
         self._emit("on_train_begin", {"epochs": spec.epochs, "steps_per_epoch": steps_per_epoch,
                                       "initial_epoch": state.epoch, "layers": self.layer_names,
                                       "train_examples": len(train.x), "val_examples": 0 if val is None else len(val.x)})
+        if state.step == 0:
+            self._probe(0, state, None)  # the untrained network
         best_weights = self.checkpoints.load_best() if self.checkpoints and state.best < math.inf else None
         dataset = self._dataset(train.x, train.y, sample_weight, shuffle=True, epoch_seed=spec.seed)
+        previous_norms = None
         for epoch in range(state.epoch + 1, spec.epochs + 1):
             self._emit("on_epoch_begin", epoch)
             started = time.perf_counter()
             totals = np.zeros(3)
+            clipped_steps = 0
+            tick = time.perf_counter()
             for batch_index, (x, y, w) in enumerate(dataset, start=1):
                 scalars, layer_norms = train_step(x, y, w)
-                loss, metric, count, global_norm = scalars.numpy().tolist()
+                loss, metric, count, global_norm, largest, loss_scale = scalars.numpy().tolist()
                 state.step += 1
-                if not (math.isfinite(loss) and math.isfinite(global_norm)):
-                    self._diverged(state, epoch, loss, layer_norms.numpy())
+                if not math.isfinite(loss) or not (math.isfinite(global_norm) or self._scaler_skips(loss_scale)):
+                    self._diverged(state, epoch, loss, layer_norms.numpy(), previous_norms)
+                previous_norms = layer_norms
+                clipped = self._clipped(global_norm, largest)
+                clipped_steps += clipped
                 totals += (loss * count, metric, count)
                 if state.step % log_every == 0 or batch_index == steps_per_epoch:
                     self._emit("on_step_end", state.step, {
                         "epoch": epoch, "batch": batch_index, "loss": loss, "learning_rate": self.current_lr(),
                         "examples_per_second": totals[2] / max(time.perf_counter() - started, 1e-9)})
-                if state.step % grad_every == 0:
+                now = time.perf_counter()
+                if interval is not None and interval.due():
                     norms = layer_norms.numpy()
                     self._emit("on_gradients", state.step, {
-                        "global": float(global_norm), "clipped": bool(spec.clip == "norm" and global_norm > spec.clip_value),
+                        "global": float(global_norm), "clipped": bool(clipped), "every": interval.every,
                         "layers": dict(zip(self.layer_names, map(float, norms)))})
+                    read = time.perf_counter()
+                    interval.observe(step_seconds=now - tick, reading_seconds=read - now)
+                    now = read
+                elif interval is not None:
+                    interval.observe(step_seconds=now - tick)
+                tick = now
                 if self.stop_requested:
                     break
+            if interval is not None:
+                self.monitoring = interval.summary()
             if self.stop_requested:
                 # Keep the finished batches: save weights, but record only completed epochs.
                 if self.checkpoints:
                     self.checkpoints.save(self.model, self.optimizer, state)
-                self._emit("on_train_end", {"reason": "stopped", "epoch": state.epoch})
+                self._emit("on_train_end", {"reason": "stopped", "epoch": state.epoch, "monitoring": self.monitoring})
                 return state
             seconds = time.perf_counter() - started
             logs = {"epoch": epoch, "loss": totals[0] / max(totals[2], 1), self.metric: totals[1] / max(totals[2], 1),
@@ -250,16 +346,19 @@ class Trainer:
             self._plateau(state, improved)
             state.epoch = epoch
             state.history.append(logs)
+            # The probe sees the weights this epoch ends with, before any best-weights restore.
+            self._probe(epoch, state, clipped_steps / max(batch_index, 1), train_seconds=seconds)
+            self._emit("on_epoch_end", epoch, logs)
+            # Rows first, checkpoint second: a kill in between re-trains this epoch and resume drops its rows.
             if self.checkpoints:
                 self.checkpoints.save(self.model, self.optimizer, state)
-            self._emit("on_epoch_end", epoch, logs)
             if spec.early_stopping and val is not None and state.wait >= spec.patience:
                 state.stopped_early = True
                 break
         if spec.early_stopping and best_weights is not None:
             self.model.set_weights(best_weights)  # restore the best epoch (Keras restore_best_weights)
         self._emit("on_train_end", {"reason": "early_stopping" if state.stopped_early else "completed",
-                                    "epoch": state.epoch, "best_epoch": state.best_epoch})
+                                    "epoch": state.epoch, "best_epoch": state.best_epoch, "monitoring": self.monitoring})
         return state
 
     def current_lr(self) -> float:
@@ -277,13 +376,42 @@ class Trainer:
             state.plateau_wait = 0
         state.learning_rate = self.current_lr()
 
-    def _diverged(self, state: LoopState, epoch: int, loss: float, layer_norms: np.ndarray) -> None:
-        bad = [name for name, n in zip(self.layer_names, layer_norms) if not math.isfinite(float(n))]
-        where = f" first in layer '{bad[0]}'" if bad else ""
+    def _scaler_skips(self, loss_scale: float) -> bool:
+        # Under loss scaling an overflowing gradient is routine: the optimizer skips the step and halves
+        # the scale. Only when the scale has fallen below 1 is the unscaled gradient itself infinite.
+        return scales_loss(self.optimizer) and loss_scale >= 1.0
+
+    def _diverged(self, state: LoopState, epoch: int, loss: float, layer_norms: np.ndarray, previous) -> None:
+        """Stops the run with a message naming the step and the layer to blame, as far as it can be known."""
+        names = self.layer_names
+        if math.isfinite(loss):
+            # Backpropagation runs from the output to the input: the non-finite layer nearest the
+            # output is where the gradient first went bad.
+            bad = [name for name, n in zip(names, layer_norms) if not math.isfinite(float(n))]
+            what = (f"the loss was finite ({loss:.4g}) but the gradient was not, first in layer '{bad[-1]}' "
+                    f"(nearest the output{'; also in ' + ', '.join(repr(b) for b in bad[:-1]) if bad[:-1] else ''})"
+                    if bad else f"the loss was finite ({loss:.4g}) but the global gradient norm overflowed")
+            layer = bad[-1] if bad else None
+        else:
+            # A non-finite loss makes every gradient non-finite at once; the layer with the largest
+            # gradient one step earlier is the best lead.
+            what = f"the loss became {loss}, so every layer's gradient was non-finite"
+            layer = None
+            if previous is not None:
+                prev = np.asarray(previous)
+                if np.isfinite(prev).any():
+                    i = int(np.nanargmax(np.where(np.isfinite(prev), prev, -1.0)))
+                    layer = names[i]
+                    what += f"; one step earlier the largest gradient was in layer '{layer}' (norm {prev[i]:.3g})"
+        latest = self.checkpoints.latest() if self.checkpoints else None
+        kept = (f"The last good checkpoint (after epoch {latest['state']['epoch']}, step {latest['state']['step']}) is kept."
+                if latest else "No checkpoint was written before it (it diverged in its first epoch).")
+        self._emit("on_train_end", {"reason": "diverged", "epoch": state.epoch, "step": state.step, "layer": layer,
+                                    "monitoring": self.monitoring})
+        clip = ("lower train.clip_value" if self.spec.clip != "none" else "set train.clip=norm (clip_value 1.0)")
         raise TrainingDiverged(
-            f"training diverged at step {state.step} (epoch {epoch}): the loss is {loss} and the gradient is not finite{where}. "
-            f"The last good checkpoint (epoch {state.epoch}) is kept.",
-            fix="Lower train.learning_rate (e.g. ÷10), keep train.clip=norm, or check the data for extreme values.",
+            f"training diverged at step {state.step} (epoch {epoch}): {what}. {kept}",
+            fix=f"Lower train.learning_rate (e.g. ÷10) or {clip}, and check the data for extreme values.",
             field="train.learning_rate")
 
     def _emit(self, method: str, *args) -> None:
@@ -291,3 +419,45 @@ class Trainer:
             getattr(callback, method)(*args)
             if callback.stop_requested():
                 self.stop_requested = True
+
+
+class GradientInterval:
+    """How many steps apart per-layer gradient norms are read, so reading costs at most ``budget`` of step time.
+
+    Reading means a device-to-host copy and the callbacks' work (registry rows, TensorBoard scalars). Both
+    costs are tracked as moving averages; the interval never falls below ``base`` (the Recipe's setting).
+    """
+
+    def __init__(self, base: int, budget: float):
+        self.base, self.budget = base, budget
+        self.every = base
+        self._since = 0
+        self._step: float | None = None
+        self._reading: float | None = None
+        self._warmup = 2  # the first steps include tracing
+
+    def due(self) -> bool:
+        self._since += 1
+        if self._since >= self.every:
+            self._since = 0
+            return True
+        return False
+
+    @staticmethod
+    def _average(old: float | None, new: float) -> float:
+        return new if old is None else 0.9 * old + 0.1 * new
+
+    def observe(self, *, step_seconds: float, reading_seconds: float | None = None) -> None:
+        if self._warmup > 0:
+            self._warmup -= 1
+            return
+        self._step = self._average(self._step, step_seconds)
+        if reading_seconds is not None:
+            self._reading = self._average(self._reading, reading_seconds)
+        if self._step and self._reading is not None and self.budget > 0:
+            self.every = max(self.base, math.ceil(self._reading / (self.budget * self._step)))
+
+    def summary(self) -> dict:
+        ms = (lambda s: None if s is None else round(s * 1000, 4))
+        return {"grad_norm_every": self.every, "step_ms": ms(self._step), "reading_ms": ms(self._reading),
+                "budget": self.budget}

@@ -7,6 +7,7 @@ tensorboard/) and in its registry row.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -21,7 +22,9 @@ import numpy as np
 from rnnstudio.errors import RunError, StudioError
 from rnnstudio.recipe import Recipe, recipe_from_dict
 from rnnstudio.runs import RunRegistry, write_json_atomic
+from rnnstudio.runs.faults import crash_reason, disk_full_guard
 from rnnstudio.runs.files import json_dumps
+from rnnstudio.runs.fingerprint import fingerprint
 from rnnstudio.tasks.base import Prepared, get_task
 
 
@@ -127,25 +130,30 @@ def execute_claimed(registry: RunRegistry, run_id: str, *, callbacks=()) -> RunR
 
 def _execute(registry: RunRegistry, run_id: str, recipe: Recipe, callbacks, *, resume: bool,
              claimed: bool = False) -> RunResult:
+    # Claim before the slow imports: of two sessions starting the same run, the loser hears it at once.
+    if not claimed and not registry.claim(run_id, os.getpid()):
+        status = registry.get(run_id).status
+        raise RunError(f"run {run_id} is already {status} in another process.", fix="Wait for it, or stop it first.")
     import keras
 
-    from rnnstudio.train.callbacks import RegistryLogger, TensorBoardLogger
+    from rnnstudio.runs.probe_files import remove_probes_after
+    from rnnstudio.train.callbacks import ProbeWriter, RegistryLogger, TensorBoardLogger
     from rnnstudio.train.checkpoints import CheckpointStore
-    from rnnstudio.train.loop import LoopState, Trainer, make_optimizer
+    from rnnstudio.train.loop import LOSSES, LoopState, Trainer, make_optimizer
     from rnnstudio.train.strategy import describe, select_strategy
 
-    if not claimed and not registry.claim(run_id, os.getpid()):
-        raise RunError(f"run {run_id} is already running in another process.", fix="Wait for it, or stop it first.")
     folder = registry.get(run_id).folder
     (folder / "STOP").unlink(missing_ok=True)
     started = time.perf_counter()
+    policy = keras.config.dtype_policy()
     try:
         keras.utils.set_random_seed(recipe.train.seed)
+        keras.config.set_dtype_policy(recipe.train.precision)  # layers built below take it
         prepared, task = prepare(recipe)
         write_json_atomic(folder / "pipeline.json", prepared.pipeline.to_dict())
         write_json_atomic(folder / "report.json", prepared.report)
         strategy = select_strategy(recipe.train.strategy)
-        write_json_atomic(folder / "environment.json", environment(recipe.train.seed, describe(strategy)))
+        write_json_atomic(folder / "environment.json", {**environment(recipe.train.seed, describe(strategy)), **fingerprint(recipe)})
         embeddings = _embeddings(recipe, prepared, folder)
         steps_per_epoch = max(math.ceil(len(prepared.train) / recipe.train.batch_size), 1)
         with strategy.scope():
@@ -160,13 +168,20 @@ def _execute(registry: RunRegistry, run_id: str, recipe: Recipe, callbacks, *, r
                 state = LoopState(**saved)
                 if state.learning_rate is not None and recipe.train.schedule == "plateau":
                     optimizer.learning_rate = state.learning_rate
-            registry.truncate_metrics(run_id, after_epoch=state.epoch)
+            registry.truncate_metrics(run_id, after_epoch=state.epoch, after_step=state.step)
+            registry.update_summary(run_id, {"epochs_done": state.epoch})
+            remove_probes_after(folder, state.epoch)  # epochs to be trained again; earlier records stay
         listeners = [RegistryLogger(registry, run_id, folder), *callbacks]
+        probe = None
+        if recipe.train.probes:
+            probe = probe_for(model, prepared, loss_fn=LOSSES[task.loss](), n=recipe.train.probe_examples,
+                              seed=recipe.train.seed)
+            listeners.append(ProbeWriter(folder))
         if recipe.train.tensorboard:
             listeners.append(TensorBoardLogger(folder / "tensorboard"))
         registry.update_summary(run_id, {"report": _short_report(prepared.report), "params": int(model.count_params())})
         trainer = Trainer(model, optimizer, loss=task.loss, metric=task.monitor_metric, spec=recipe.train,
-                          strategy=strategy, checkpoints=store, callbacks=listeners)
+                          strategy=strategy, checkpoints=store, callbacks=listeners, probe=probe)
         state = trainer.fit(prepared.train, prepared.val, sample_weight=prepared.sample_weight, state=state)
         if trainer.stop_requested:
             registry.set_status(run_id, "stopped")
@@ -190,16 +205,39 @@ def _execute(registry: RunRegistry, run_id: str, recipe: Recipe, callbacks, *, r
         registry.set_status(run_id, "failed", error=str(exc))
         raise
     except BaseException as exc:
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        registry.set_status(run_id, reason, error=f"{type(exc).__name__}: {exc}")
-        (folder / "traceback.txt").write_text(traceback.format_exc())
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        registry.set_status(run_id, status, error=crash_reason(exc))
+        with contextlib.suppress(OSError):  # a full disk must not hide the reason above
+            (folder / "traceback.txt").write_text(traceback.format_exc())
         raise
+    finally:
+        keras.config.set_dtype_policy(policy)
+
+
+def probe_for(model, prepared: Prepared, *, loss_fn, n: int, seed: int):
+    """The fixed probe batch of a run: up to ``n`` validation examples (else training ones), chosen by the
+    run's seed so every epoch (and a resumed run) sees the same ones, labelled with class names."""
+    from rnnstudio.train.probes import Probe
+
+    split = prepared.val if prepared.val is not None and len(prepared.val) else prepared.train
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.permutation(len(split))[:n])
+    y = split.y[rows]
+    classes = getattr(prepared.pipeline, "classes", None)
+    labels = [str(classes[int(v)]) for v in y] if classes is not None and y.ndim == 1 else None
+    encoder = getattr(prepared.pipeline, "encoder", None)
+    vocabulary = getattr(encoder, "vocabulary_", None) if prepared.input_spec.kind == "tokens" else None
+    return Probe(model, split.x[rows], y, loss_fn=loss_fn, labels=labels, vocabulary=vocabulary)
 
 
 def _save_model(model, path: Path) -> None:
     tmp = path.with_name("model.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        with disk_full_guard(path.parent):
+            model.save(tmp)
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _short_report(report: dict) -> dict:
@@ -221,15 +259,13 @@ def latency(trainer, x: np.ndarray, repeats: int = 30) -> dict:
 
 
 def load_run_model(folder: Path):
-    """The run's trained model, loaded in Keras safe mode."""
-    import keras
-
-    import rnnstudio.zoo.layers  # noqa: F401  (registers the custom layers)
+    """The run's trained model, checked by the model-file inspector, then loaded in Keras safe mode."""
+    from rnnstudio.export.model_files import load_keras_model
 
     path = Path(folder) / "model.keras"
     if not path.exists():
         raise RunError(f"run folder {folder} has no trained model.", fix="Train or resume the run until it completes.")
-    return keras.saving.load_model(path, safe_mode=True)
+    return load_keras_model(path)
 
 
 def evaluate_run(run_id: str, *, data: str | None = None, registry: RunRegistry | None = None) -> dict:

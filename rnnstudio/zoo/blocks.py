@@ -25,7 +25,7 @@ def model_inputs(spec: ModelSpec, input_spec: InputSpec):
         inputs = keras.Input(shape=(input_spec.seq_len,), dtype="int32", name="tokens")
         initializer, dim = "uniform", spec.embedding_dim
         if input_spec.embeddings:
-            matrix = np.load(input_spec.embeddings)
+            matrix = np.load(input_spec.embeddings, allow_pickle=False)
             initializer, dim = keras.initializers.Constant(matrix), matrix.shape[1]
         x = keras.layers.Embedding(
             input_spec.vocab_size, dim, mask_zero=True, embeddings_initializer=initializer,

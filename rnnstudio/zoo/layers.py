@@ -39,10 +39,12 @@ class AttentionPooling(keras.layers.Layer):
             scores = ops.tensordot(ops.tanh(ops.tensordot(inputs, self.w, axes=1) + self.b), self.v, axes=1)
         else:
             scores = ops.tensordot(inputs, self.query, axes=1) / ops.sqrt(ops.cast(ops.shape(inputs)[-1], inputs.dtype))
+        # Softmax in float32: under mixed_float16 the -1e9 mask value would overflow to -inf.
+        scores = ops.cast(scores, "float32")
         if mask is not None:
             # A large negative (not -inf) keeps fully masked rows finite.
             scores = ops.where(mask, scores, ops.full_like(scores, -1e9))
-        return ops.softmax(scores, axis=-1)
+        return ops.cast(ops.softmax(scores, axis=-1), inputs.dtype)
 
     def call(self, inputs, mask=None):
         weights = self.attention_scores(inputs, mask)

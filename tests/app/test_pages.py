@@ -230,3 +230,86 @@ def test_a_forged_session_id_never_becomes_a_path(studio_home):
     assert at.session_state["owner"] != "../../outside"
     assert not (studio_home.parent / "outside.json").exists()
     assert all(p.parent.name == "sessions" for p in studio_home.rglob("*.json") if "sessions" in str(p))
+
+
+# ---------------------------------------------------------------- inside the network
+
+INSIDE_TABS = ["Gradients through time", "Weights and gradients", "Gates", "Hidden states", "Attention"]
+
+
+@pytest.fixture(scope="module")
+def attention_run(tmp_path_factory):
+    """One finished tiny text run with attention pooling (its probes written while it trained): (home, run id)."""
+    from rnnstudio.data.load import sample_defaults
+    from rnnstudio.train.runner import train
+
+    home = tmp_path_factory.mktemp("inside") / "studio"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RNNSTUDIO_HOME", str(home))
+        recipe = default_recipe(source="sample:reviews", **sample_defaults("sample:reviews")).with_overrides(
+            {"train.epochs": 1, "train.early_stopping": False, "model.pooling": "attention_additive", "model.units": 8,
+             "train.monitor_budget": 0.0})
+        run = train(recipe)
+    return home, run.run_id
+
+
+def open_run(home, run_id, monkeypatch, timeout: float = 60) -> AppTest:
+    monkeypatch.setenv("RNNSTUDIO_HOME", str(home))
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.session_state["active_run"] = run_id
+    at.run()
+    assert not at.exception
+    return at
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    """The Plotly figures on the page by title."""
+    import json
+
+    shown = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return {f["layout"].get("title", {}).get("text", ""): f for f in shown}
+
+
+@pytest.mark.slow
+def test_train_page_of_a_finished_run_shows_inside_the_network(attention_run, monkeypatch):
+    from rnnstudio.runs.probe_files import probe_records
+
+    home, run_id = attention_run
+    at = go(open_run(home, run_id, monkeypatch), "views/train.py")
+    assert [t.label for t in at.tabs] == INSIDE_TABS
+    records = probe_records(RunRegistry(home).get(run_id).folder)
+    assert [r["epoch"] for r in records] == [0, 1]
+    heat = figures(at)["Gradient reaching each time step"]["data"][0]
+    norms = [[v for v in r["time_gradient"]["norms"]] for r in records]
+    shown = [[10 ** v if v is not None else 0.0 for v in row] for row in heat["z"]]
+    assert np.allclose(shown, norms, rtol=1e-6)  # the heatmap is the recorded norms, on a log colour scale
+    at.session_state["inside_tab"] = "Attention"
+    at.run()
+    attention = figures(at)["Attention over the input"]["data"][0]
+    assert len(attention["z"]) == len(records[-1]["attention"]["examples"])
+    assert all(sum(v for v in row if v is not None) == pytest.approx(1.0, abs=1e-3) for row in attention["z"])
+    at.session_state["inside_tab"] = "Hidden states"
+    at.run()
+    assert not at.exception and widget(at.selectbox, "Hidden unit").value is not None
+    assert any(t.startswith("Hidden unit") for t in figures(at))
+
+
+@pytest.mark.slow
+def test_try_it_shows_attention_over_the_typed_words_and_a_hidden_unit(attention_run, monkeypatch):
+    home, run_id = attention_run
+    at = go(open_run(home, run_id, monkeypatch, timeout=240), "views/evaluate.py")
+    at.text_area[0].set_value("What a <b>wonderful</b> film")  # inside a form: sent with the submit
+    widget(at.button, "Predict").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    attention = figures(at)["Attention over the input"]["data"][0]
+    words = [t for row in attention["text"] for t in row if t]
+    assert words == ["what", "a", "&lt;", "b", "&gt;", "wonderful", "&lt;/", "b", "&gt;", "film"]  # typed, escaped
+    assert sum(v for row in attention["z"] for v in row if v is not None) == pytest.approx(1.0, abs=1e-3)
+    picker = widget(at.selectbox, "Hidden unit")
+    assert picker.options[0].endswith("(changes most)")
+    unit = int(picker.options[1].split()[1])  # options read "unit 6 (changes most)", "unit 2", ...
+    asked = at.session_state["try_it_answers"]
+    picker.set_value(unit).run()  # another unit recolours the text without asking the model again
+    assert not at.exception
+    assert f"Hidden unit {unit}" in figures(at)
+    assert at.session_state["try_it_answers"] is asked

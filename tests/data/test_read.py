@@ -521,3 +521,17 @@ def test_rectangular_float_tables_round_trip(table, delimiter):
     assert list(frame.columns) == header
     expected = np.array(table, dtype=float)
     np.testing.assert_allclose(frame.to_numpy(dtype=float), expected, rtol=1e-15, equal_nan=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(st.integers(0, 12), min_size=1, max_size=30), limit=st.integers(1, 10), end=st.booleans())
+def test_line_length_check_refuses_exactly_the_lines_over_the_limit(lines, limit, end):
+    text = "\n".join("x" * n for n in lines) + ("\n" if end else "")
+    too_long = [number for number, n in enumerate(lines, 1) if n > limit]
+    if not too_long:
+        read_module._check_line_lengths(text, "t.csv", limit)
+        return
+    with pytest.raises(DataError) as caught:
+        read_module._check_line_lengths(text, "t.csv", limit)
+    assert caught.value.row == too_long[0]
+    assert f"is {lines[too_long[0] - 1]:,} characters long" in caught.value.message

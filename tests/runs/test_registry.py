@@ -164,9 +164,11 @@ def test_claim(reg):
     assert r.status == "running" and r.pid == 111 and r.started is not None
     assert reg.claim(run.run_id, 222) is False
     assert reg.get(run.run_id).pid == 111
-    for status in ("stopped", "interrupted", "failed", "queued"):
+    for status in ("stopped", "interrupted", "failed"):
         reg.set_status(run.run_id, status)
         assert reg.claim(run.run_id, 333) is True
+    reg.set_status(run.run_id, "queued")
+    assert reg.claim(run.run_id, 333) is False  # a worker waits for it: that session won
     reg.set_status(run.run_id, "completed")
     with pytest.raises(RunError):
         reg.claim(run.run_id, 444)

@@ -11,13 +11,13 @@ from rnnstudio.train.runner import resume, train
 
 
 class Crash(TrainingCallback):
-    """Simulates a killed process: raises after ``epoch`` completed epochs."""
+    """Simulates a killed process: raises as the epoch after ``epoch`` completed epochs begins."""
 
     def __init__(self, epoch):
         self.epoch = epoch
 
-    def on_epoch_end(self, epoch, logs):
-        if epoch == self.epoch:
+    def on_epoch_begin(self, epoch):
+        if epoch == self.epoch + 1:
             raise KeyboardInterrupt
 
 
@@ -56,12 +56,15 @@ def test_resume_after_interrupt_continues_from_the_last_checkpoint():
 def test_graceful_stop_then_resume():
     registry = RunRegistry()
     with pytest.raises(RunError, match="stopped after epoch 2"):
-        train(airline(5), registry=registry, callbacks=[StopAfter(2)])
+        train(airline(5).with_overrides({"train.log_every_steps": 1}), registry=registry, callbacks=[StopAfter(2)])
     run = registry.list()[0]
     assert run.status == "stopped"
     assert (run.folder / "checkpoints" / "latest.json").exists()
     resume(run.run_id, registry=registry)
     assert [r["epoch"] for r in registry.metrics(run.run_id)] == [1, 2, 3, 4, 5]
+    # The batch finished before the stop is kept: step rows run on without a gap or a repeat.
+    steps = [r["step"] for r in registry.metrics(run.run_id, kind="step")]
+    assert steps == list(range(1, 5 * registry.get(run.run_id).summary["plan"]["steps_per_epoch"] + 2))
 
 
 def test_a_completed_run_cannot_be_resumed():
