@@ -84,6 +84,14 @@ def session_max_runs() -> int:
     return _positive_int("RNNSTUDIO_SESSION_MAX_RUNS", DEFAULT_SESSION_MAX_RUNS)
 
 
+def session_runs_error(active: int, cap: int) -> LimitError:
+    """The message for one run more than a session may have queued or running."""
+    runs = f"{active} run" + ("s" if active != 1 else "")
+    return LimitError(f"this session already has {runs} queued or running; the limit is {cap} per session on this "
+                      "server.", fix="Wait for one to finish, or stop one on the Train or Runs page (the server's "
+                      "operator sets RNNSTUDIO_SESSION_MAX_RUNS).")
+
+
 def session_upload_bytes() -> int:
     """Bytes of uploaded files one session may store."""
     return _positive_int("RNNSTUDIO_SESSION_UPLOAD_MB", DEFAULT_SESSION_UPLOAD_MB) * 1024**2

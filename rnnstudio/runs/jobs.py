@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from rnnstudio.errors import RunError
-from rnnstudio.limits import LimitError, session_max_runs
+from rnnstudio.limits import LimitError, session_max_runs, session_runs_error
 from rnnstudio.runs.registry import RunInfo, RunRegistry
 
 __all__ = ["submit", "submit_seeds", "start", "check_session_runs", "request_stop", "max_running", "run_worker",
@@ -52,7 +52,11 @@ def submit(recipe, *, registry: RunRegistry | None = None, owner: str | None = N
                               name=name or recipe.name, owner=owner)
     if group:
         registry.update_summary(run.run_id, {"group": group})
-    start(run.run_id, registry=registry)
+    try:
+        start(run.run_id, registry=registry)
+    except LimitError:  # another start of this session took the last slot meanwhile: leave no stray run
+        registry.delete(run.run_id)
+        raise
     return registry.get(run.run_id)
 
 
@@ -82,17 +86,17 @@ def submit_seeds(run_id: str, n: int, *, registry: RunRegistry | None = None, ow
     return runs
 
 
-def check_session_runs(registry: RunRegistry, owner: str | None, *, starting: str | None = None) -> None:
-    """Refuses one more active run for ``owner`` when it has ``session_max_runs()`` queued or running already."""
+def check_session_runs(registry: RunRegistry, owner: str | None) -> None:
+    """Refuses a new run for ``owner`` when it has ``session_max_runs()`` queued or running already.
+
+    A check before creating the run; :func:`start` checks again atomically while it queues.
+    """
     if owner is None:
         return  # the command line and scripts are not sessions of a shared server
     cap = session_max_runs()
-    active = [r.run_id for r in registry.list(owner=owner) if r.status in ("queued", "running") and r.run_id != starting]
-    if len(active) >= cap:
-        runs = f"{len(active)} run" + ("s" if len(active) != 1 else "")
-        raise LimitError(f"this session already has {runs} queued or running; the limit is {cap} "
-                         "per session on this server.", fix="Wait for one to finish, or stop one on the Train or "
-                         "Runs page (the server's operator sets RNNSTUDIO_SESSION_MAX_RUNS).")
+    active = sum(r.status in ("queued", "running") for r in registry.list(owner=owner))
+    if active >= cap:
+        raise session_runs_error(active, cap)
 
 
 def start(run_id: str, *, registry: RunRegistry | None = None) -> bool:
@@ -103,13 +107,17 @@ def start(run_id: str, *, registry: RunRegistry | None = None) -> bool:
     """
     registry = registry or RunRegistry()
     registry.reconcile()
-    waiting = registry.get(run_id)
-    check_session_runs(registry, waiting.owner, starting=waiting.run_id)
-    if not registry.enqueue(run_id):
+    if not registry.enqueue(run_id, owner_cap=session_max_runs()):
         return False
     run = registry.get(run_id)
     (run.folder / "STOP").unlink(missing_ok=True)
-    process = _spawn(registry, run.run_id, run.folder)
+    try:
+        process = _spawn(registry, run.run_id, run.folder)
+    except OSError as exc:  # out of processes, memory or disk: the run must not wait in the queue for ever
+        reason = f"its worker process could not be started: {exc}"
+        registry.set_status(run.run_id, "failed", error=reason)
+        raise RunError(f"Run '{run.run_id}' could not start: {reason}.",
+                       fix="free memory or processes on the server, then press Resume.") from exc
     registry.set_worker(run.run_id, process.pid)
     return True
 

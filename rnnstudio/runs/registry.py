@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from rnnstudio.errors import RunError
+from rnnstudio.limits import session_runs_error
 from rnnstudio.runs.faults import DiskFullError, disk_full_guard, is_disk_full
 from rnnstudio.runs.files import json_dumps, write_json_atomic
 from rnnstudio.workspace import check_run_id
@@ -46,6 +47,7 @@ METRIC_KINDS = ("epoch", "step")
 SCHEMA_VERSION = 2
 #: Statements that bring a database from version N-1 to N (tables made by _SCHEMA are already current).
 _MIGRATIONS = {2: ["ALTER TABLE runs ADD COLUMN queued REAL"]}
+SPAWN_GRACE_SECONDS = 120.0  # a queued run gets a worker within moments; after this it never will
 _NO_STEP = -1  # stored instead of NULL so (run_id, kind, epoch, step) stays unique
 _LIST_HINT = "run `python -m rnnstudio runs list` to see the run ids."
 
@@ -182,6 +184,11 @@ def _gone_running(pid: int | None) -> str:
 
 def _gone_queued(pid: int | None) -> str:
     return f"worker process {pid} ended before the run started"
+
+
+def _never_spawned(seconds: float) -> str:
+    return (f"its worker process never started (queued {seconds:.0f} s ago without one; the server may have "
+            "stopped or run out of processes); press Resume to queue it again")
 
 
 def _is_locked(exc: sqlite3.OperationalError) -> bool:
@@ -608,19 +615,26 @@ class RunRegistry:
             )
 
     # -- the job queue ------------------------------------------------------------
-    def enqueue(self, run_id: str) -> bool:
+    def enqueue(self, run_id: str, *, owner_cap: int | None = None) -> bool:
         """Atomically put a run in the queue; False when it is already queued or running.
 
         Two sessions that press Start (or Resume) on the same run: exactly one
-        gets True. A completed run raises RunError.
+        gets True. A completed run raises RunError. With ``owner_cap``, a run whose
+        owner already has that many runs queued or running raises LimitError, checked
+        in the same transaction so a double click cannot pass the cap.
         """
 
         def put(con: sqlite3.Connection) -> bool:
             full = self._resolve(con, run_id)
-            status = con.execute("SELECT status FROM runs WHERE run_id = ?", (full,)).fetchone()[0]
+            status, owner = con.execute("SELECT status, owner FROM runs WHERE run_id = ?", (full,)).fetchone()
             if status in ("queued", "running"):
                 return False
             _refuse_unstartable(full, status)
+            if owner_cap is not None and owner is not None:
+                active = con.execute("SELECT COUNT(*) FROM runs WHERE owner = ? AND run_id != ?"
+                                     " AND status IN ('queued', 'running')", (owner, full)).fetchone()[0]
+                if active >= owner_cap:
+                    raise session_runs_error(active, owner_cap)
             con.execute(
                 "UPDATE runs SET status = 'queued', queued = ?, finished = NULL, error = NULL, pid = NULL"
                 " WHERE run_id = ?",
@@ -728,7 +742,18 @@ class RunRegistry:
                     " WHERE run_id = ? AND status = 'queued' AND pid IS ?",
                     (now, _gone_queued(pid), rid, pid),
                 )
-            return [rid for rid, _ in dead + orphaned]
+            # A queued run that never got a worker (the server died between queueing and spawning).
+            stale = con.execute(
+                "SELECT run_id, queued FROM runs WHERE status = 'queued' AND pid IS NULL AND queued < ?",
+                (now - SPAWN_GRACE_SECONDS,),
+            ).fetchall()
+            for rid, queued in stale:
+                con.execute(
+                    "UPDATE runs SET status = 'interrupted', finished = ?, error = ?"
+                    " WHERE run_id = ? AND status = 'queued' AND pid IS NULL",
+                    (now, _never_spawned(now - queued), rid),
+                )
+            return [rid for rid, _ in dead + orphaned + stale]
 
         return self._write(fix)
 

@@ -135,3 +135,37 @@ def test_stop_checkpoints_and_start_again_continues_without_gaps(studio_home):
     finished = _wait_for(reg, run.run_id, lambda r: r.is_final, timeout=400)
     assert finished.status == "completed", finished.error
     assert [r["epoch"] for r in reg.metrics(run.run_id, kind="epoch")] == list(range(1, 41))
+
+
+def test_a_queued_run_whose_worker_never_started_is_made_resumable_after_the_grace(tmp_path):
+    from rnnstudio.runs.registry import SPAWN_GRACE_SECONDS
+
+    reg = RunRegistry(tmp_path)
+    stranded, fresh = _new(reg, "stranded"), _new(reg, "fresh")
+    assert reg.enqueue(stranded.run_id) and reg.enqueue(fresh.run_id)
+    with sqlite3.connect(reg.db_path) as con:  # the server died between queueing and spawning, long ago
+        con.execute("UPDATE runs SET queued = queued - ? WHERE run_id = ?", (SPAWN_GRACE_SECONDS + 5, stranded.run_id))
+    assert reg.reconcile() == [stranded.run_id]
+    info = reg.get(stranded.run_id)
+    assert info.status == "interrupted" and "worker process never started" in info.error
+    assert reg.get(fresh.run_id).status == "queued"  # a run being spawned right now is left alone
+    assert reg.enqueue(stranded.run_id)  # and Resume queues it again
+
+
+def test_a_worker_that_cannot_be_spawned_fails_the_run_with_the_reason(tmp_path, monkeypatch):
+    import errno
+
+    from rnnstudio.errors import RunError
+    from rnnstudio.runs import jobs
+
+    def out_of_processes(registry, run_id, folder):
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(jobs, "_spawn", out_of_processes)
+    reg = RunRegistry(tmp_path)
+    run = _new(reg)
+    with pytest.raises(RunError, match="could not start: its worker process could not be started"):
+        start(run.run_id, registry=reg)
+    info = reg.get(run.run_id)
+    assert info.status == "failed" and "Resource temporarily unavailable" in info.error
+    assert reg.enqueue(run.run_id)  # nothing is lost: it can be started again

@@ -123,3 +123,21 @@ def test_the_train_page_shows_the_session_cap(no_workers, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     shown = " ".join(e.value for e in at.error).replace("\\", "")
     assert "already has 1 run queued or running; the limit is 1 per session" in shown
+
+
+def test_one_session_pressing_start_on_many_runs_at_once_never_passes_its_cap(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    registry = RunRegistry(tmp_path)
+    runs = [registry.create_run({"name": "r"}, task="forecasting", model="rnn", name=f"r{i}", owner="0123456789ab")
+            for i in range(6)]
+    code = ("import sys; from rnnstudio.limits import LimitError; from rnnstudio.runs import RunRegistry\n"
+            f"try: print(RunRegistry({str(tmp_path)!r}).enqueue(sys.argv[1], owner_cap=2))\n"
+            "except LimitError as e: print('refused:', e)")
+    starts = [subprocess.Popen([sys.executable, "-c", code, r.run_id], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+              for r in runs]
+    outcomes = [p.communicate(timeout=60)[0].strip() for p in starts]
+    assert sum(o == "True" for o in outcomes) == 2, outcomes
+    assert sum(o.startswith("refused: this session already has 2 runs queued or running") for o in outcomes) == 4
+    assert sum(r.status == "queued" for r in registry.list(owner="0123456789ab")) == 2
