@@ -32,18 +32,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from rnnstudio.local_app import free_port, launch_app, stop_app, wait_until_healthy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -83,20 +82,6 @@ def make_trivial_app(folder: Path) -> Path:
     return folder / "app.py"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-            return response.read().decode().strip() == "ok"
-    except OSError:
-        return False
-
-
 def tensorflow_libraries(pid: int) -> list[str]:
     """Mapped files of process ``pid`` that belong to TensorFlow."""
     found = set()
@@ -107,47 +92,11 @@ def tensorflow_libraries(pid: int) -> list[str]:
     return sorted(found)
 
 
-def processes_using_home(home: str) -> list[int]:
-    """Pids of live processes whose environment has ``RNNSTUDIO_HOME=<home>`` (e.g. a helper the studio started)."""
-    wanted = f"RNNSTUDIO_HOME={home}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if wanted in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-def stop(proc: subprocess.Popen, home: str | None) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=5)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    if home:  # anything the studio started in a session of its own, in this run's fresh home only
-        for pid in processes_using_home(home):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-
 def start_once(app: App, browser) -> tuple[float, list[str]]:
     """Seconds from launching the server to the first page rendered, and the TensorFlow libraries the server
     process has mapped at that moment; kills the server afterwards."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "streamlit", "run", str(app.script), "--server.headless", "true",
-               "--server.port", str(port), "--browser.gatherUsageStats", "false"]
     home = None
     env = dict(os.environ, **app.env)
     if app.name == "studio":
@@ -156,16 +105,10 @@ def start_once(app: App, browser) -> tuple[float, list[str]]:
     log = tempfile.TemporaryFile()
     page = None
     t0 = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=app.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = launch_app(app.script, port=port, cwd=app.cwd, env=env, log=log)
     try:
+        wait_until_healthy(proc, url, timeout=TIMEOUT, poll=0.05)
         deadline = t0 + TIMEOUT
-        while not healthy(url):
-            if proc.poll() is not None:
-                raise RuntimeError(f"{app.name}: server exited with {proc.returncode}")
-            if time.perf_counter() > deadline:
-                raise RuntimeError(f"{app.name}: no health answer within {TIMEOUT:.0f} s")
-            time.sleep(0.05)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         remaining_ms = max(1.0, deadline - time.perf_counter()) * 1000
         page.goto(url, timeout=remaining_ms)
@@ -180,7 +123,7 @@ def start_once(app: App, browser) -> tuple[float, list[str]]:
     finally:
         if page is not None:
             page.close()
-        stop(proc, home)
+        stop_app(proc, home)
         log.close()
         if home:
             shutil.rmtree(home, ignore_errors=True)

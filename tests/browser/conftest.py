@@ -9,16 +9,12 @@ group and every process whose environment points at that studio home.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from rnnstudio.local_app import free_port, launch_app, processes_using_home, stop_app, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -39,100 +35,26 @@ class Studio:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.read().decode().strip() == "ok"
-    except OSError:
-        return False
-
-
-def processes_using_home(home: Path) -> list[int]:
-    """Pids of live processes whose environment has ``RNNSTUDIO_HOME=<home>`` (workers, the helper service)."""
-    wanted = f"RNNSTUDIO_HOME={home}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:  # gone, or not ours
-            continue
-        if wanted in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return found
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill_leftovers(home: Path, deadline: float = 10.0) -> list[int]:
-    """SIGKILL every process (and its process group) that uses ``home``; returns the pids found."""
-    killed = []
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        pids = processes_using_home(home)
-        if not pids:
-            break
-        for pid in pids:
-            killed.append(pid)
-            try:
-                pgid = os.getpgid(pid)
-            except ProcessLookupError:
-                continue
-            if pgid == pid:  # a session leader of its own (a worker): take its children too
-                _kill_group(pgid)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.2)
-    return killed
-
-
 @pytest.fixture(scope="session")
 def studio(tmp_path_factory) -> Studio:
     """A running Streamlit server for the whole test session; yields its URL and studio home."""
     home = tmp_path_factory.mktemp("browser") / "studio"
     home.mkdir()
     log = home.parent / "streamlit.log"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, RNNSTUDIO_HOME=str(home), RNNSTUDIO_MAX_RUNS="1", TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false"]
     with open(log, "wb") as out:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        server = launch_app("app.py", port=port, cwd=ROOT, env=env, log=out)
     try:
-        deadline = time.monotonic() + HEALTH_TIMEOUT
-        while not _healthy(url):
-            if server.poll() is not None:
-                pytest.fail(f"streamlit exited with {server.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit not healthy after {HEALTH_TIMEOUT:.0f} s:\n"
-                            f"{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.25)
+        try:
+            wait_until_healthy(server, url, timeout=HEALTH_TIMEOUT, poll=0.25)
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{log.read_text(errors='replace')[-3000:]}")
         yield Studio(url=url, home=home, log=log)
     finally:
-        _kill_group(server.pid)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        _kill_leftovers(home)
+        stop_app(server, home)
         left = processes_using_home(home)
         assert not left, f"processes survived the test session: {left}"
 
