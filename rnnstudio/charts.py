@@ -281,6 +281,14 @@ def learning_rate_curve(rows: Sequence[Mapping] | None, *, steps_per_epoch: int 
     return fig
 
 
+def log_axis(fig: go.Figure, values, **axis) -> None:
+    """Makes the y axis logarithmic; within two decades only 1, 2 and 5 are labelled, not every digit."""
+    positive = [v for trace in values for v in trace if v is not None and v > 0]
+    if positive and math.log10(max(positive) / min(positive)) < 2:
+        axis.setdefault("dtick", "D2")
+    fig.update_yaxes(type="log", **axis)
+
+
 def gradient_norms(step_rows: Sequence[Mapping] | None, *, steps_per_epoch: int | None = None) -> go.Figure:
     """Gradient L2 norm per layer (log scale) with the global norm dashed and clipped steps marked."""
     all_rows = _sorted_steps(step_rows)
@@ -303,7 +311,7 @@ def gradient_norms(step_rows: Sequence[Mapping] | None, *, steps_per_epoch: int 
             fig.add_trace(go.Scatter(x=[c[0] for c in clipped], y=[c[1] for c in clipped], name="clipped",
                                      mode="markers", marker=dict(color=ALERT, symbol="x", size=8)))
     _style(fig, title, x_title, "gradient norm (L2)")
-    fig.update_yaxes(type="log", exponentformat="e")
+    log_axis(fig, [trace.y for trace in fig.data], exponentformat="e")
     return fig
 
 

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from rnnstudio.charts import ACCENT, ALERT, NEUTRAL, PALETTE, SECOND, _empty, _number, _plain, _style
+from rnnstudio.charts import ACCENT, ALERT, NEUTRAL, PALETTE, SECOND, _empty, _number, _plain, _style, log_axis
 
 __all__ = [
     "SIGNALS", "signals_present", "layers_with", "epochs_with",
@@ -236,7 +236,7 @@ def time_gradient_lines(records: Sequence[Mapping] | None, *, max_lines: int = 8
             hovertemplate=f"{_epoch_name(record['epoch'])}: " + "%{y:.3g}<extra></extra>"))
     _style(fig, title, "time step (the loss is read after the last one)", _gradient_axis_title(rows))
     fig.update_layout(showlegend=True)  # even a lone line says which epoch it is
-    fig.update_yaxes(type="log", exponentformat="power")
+    log_axis(fig, [trace.y for trace in fig.data], exponentformat="power")
     _label_steps(fig, labels)
     return fig
 

@@ -117,7 +117,7 @@ class TrainSpec(Section):
     log_every_steps: int = Field(10, ge=1, description="Steps between per-step metric events (at most; short epochs get about five each).")
     grad_norm_every_steps: int = Field(10, ge=1, description="Steps between per-layer gradient-norm readings (short epochs get about five each; monitor_budget may space them further).")
     gradient_norms: bool = Field(True, description="Read per-layer gradient norms during training for the gradient charts (the NaN/Inf watch runs either way).")
-    monitor_budget: float = Field(0.03, ge=0.0, le=0.5, description="Largest share of training time monitoring may cost, half for gradient-norm readings (spaced further apart) and half for probes (skipped on some epochs when epochs are short); 0 = no limit.")
+    monitor_budget: float = Field(0.03, ge=0.0, le=0.5, description="Largest share of training time monitoring may cost, half for gradient-norm readings (spaced further apart) and half for probes (skipped on some epochs between the first and the last when epochs are short); 0 = no limit.")
     probes: bool = Field(True, description="Once per epoch (and before the first step), look inside the network on a fixed batch: gradients through time, weight and gradient histograms, gates, hidden states, attention.")
     probe_examples: int = Field(32, ge=1, le=256, description="Examples in the fixed probe batch, from the validation split (else training); the first 8 are shown in the hidden-state and attention views.")
     tensorboard: bool = Field(True, description="Write TensorBoard logs into the run folder.")

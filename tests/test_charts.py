@@ -174,6 +174,14 @@ def test_gradient_norms_drop_values_a_log_axis_cannot_show():
     assert list(_trace(fig, "global norm").y) == [None, 1.0]
 
 
+def test_a_narrow_log_axis_labels_1_2_5_and_a_wide_one_only_decades():
+    narrow = [{"epoch": 1, "step": i, "grad_norm/a": 4.0 + i, "grad_norm/global": 6.0 + i} for i in range(1, 9)]
+    assert charts.gradient_norms(narrow).layout.yaxis.dtick == "D2"  # 4..14: not a label at every digit
+    wide = [{"epoch": 1, "step": i, "grad_norm/a": 10.0 ** -i, "grad_norm/global": 1.0} for i in range(1, 9)]
+    fig = charts.gradient_norms(wide)
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.dtick is None  # eight decades: Plotly's own ticks
+
+
 def test_throughput(logged):
     _, steps = logged
     fig = charts.throughput(steps)

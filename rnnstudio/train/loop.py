@@ -247,13 +247,15 @@ class Trainer:
         return {"loss": loss, self.metric: metric}
 
     # ------------------------------------------------------------ probes
-    def _probe(self, epoch: int, state: LoopState, clipped_share: float | None, *, train_seconds: float = 0.0) -> None:
+    def _probe(self, epoch: int, state: LoopState, clipped_share: float | None, *, train_seconds: float = 0.0,
+               final: bool = False) -> None:
         if self.probe is None:
             return
         share = self.spec.monitor_budget / 2
         self._trained_seconds += train_seconds
         spent, last = self._probe_seconds, self._probe_cost
-        if epoch > 1 and share > 0 and spent + last > share * self._trained_seconds:
+        # The first epochs and the last are always probed: untrained, early and trained network side by side.
+        if epoch > 1 and not final and share > 0 and spent + last > share * self._trained_seconds:
             return  # short epochs: probe less often than every epoch rather than slow training down
         started = time.perf_counter()
         try:
@@ -346,13 +348,15 @@ class Trainer:
             self._plateau(state, improved)
             state.epoch = epoch
             state.history.append(logs)
+            stops_early = spec.early_stopping and val is not None and state.wait >= spec.patience
             # The probe sees the weights this epoch ends with, before any best-weights restore.
-            self._probe(epoch, state, clipped_steps / max(batch_index, 1), train_seconds=seconds)
+            self._probe(epoch, state, clipped_steps / max(batch_index, 1), train_seconds=seconds,
+                        final=stops_early or epoch == spec.epochs)
             self._emit("on_epoch_end", epoch, logs)
             # Rows first, checkpoint second: a kill in between re-trains this epoch and resume drops its rows.
             if self.checkpoints:
                 self.checkpoints.save(self.model, self.optimizer, state)
-            if spec.early_stopping and val is not None and state.wait >= spec.patience:
+            if stops_early:
                 state.stopped_early = True
                 break
         if spec.early_stopping and best_weights is not None:
