@@ -41,18 +41,23 @@ def _registry(home: str) -> RunRegistry:
     return RunRegistry(home)
 
 
+# Helper lanes shared by all sessions, each one process answering in turn: a long export (fresh-process
+# verification, tens of seconds) must not hold up other sessions' model summaries and predictions.
+SERVICE_LANES = {"interactive": 180.0, "export": 900.0}  # lane -> seconds a request may take
+
+
 @st.cache_resource
-def _service(home: str) -> ServiceClient:
-    # One helper process for all sessions; it serialises requests.
-    return ServiceClient(f"{home}/service.log", timeout=180)
+def _service(home: str, lane: str) -> ServiceClient:
+    log = f"{home}/service.log" if lane == "interactive" else f"{home}/service-{lane}.log"
+    return ServiceClient(log, timeout=SERVICE_LANES[lane])
 
 
 def registry() -> RunRegistry:
     return _registry(str(studio_home()))
 
 
-def service() -> ServiceClient:
-    return _service(str(studio_home()))
+def service(lane: str = "interactive") -> ServiceClient:
+    return _service(str(studio_home()), lane)
 
 
 def owner() -> str:

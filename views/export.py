@@ -41,7 +41,7 @@ st.caption("Every export is loaded in a fresh Python process without RNN Studio 
 if st.button("Export and verify", type="primary", icon=":material/ios_share:", disabled=not formats):
     try:
         with st.spinner("Exporting and verifying in a fresh process…"):
-            common.service().call("export", run_id=run.run_id, formats=formats)
+            common.service("export").call("export", run_id=run.run_id, formats=formats)
     except StudioError as exc:
         common.show_error(exc)
     run = common.registry().get(run.run_id)

@@ -270,8 +270,12 @@ class Trainer:
         self._probe_cost = cost
 
     # ------------------------------------------------------------ the loop
-    def fit(self, train, val=None, *, sample_weight=None, state: LoopState | None = None) -> LoopState:
-        """Trains until ``spec.epochs``, early stopping, divergence or a stop request."""
+    def fit(self, train, val=None, *, sample_weight=None, state: LoopState | None = None,
+            until: int | None = None) -> LoopState:
+        """Trains until ``spec.epochs``, early stopping, divergence or a stop request.
+
+        ``until`` returns after that epoch, mid-run: a later ``fit`` with the same state continues the run.
+        """
         spec = self.spec
         state = state or LoopState()
         steps_per_epoch = max(math.ceil(len(train.x) / spec.batch_size), 1)
@@ -288,7 +292,7 @@ class Trainer:
         best_weights = self.checkpoints.load_best() if self.checkpoints and state.best < math.inf else None
         dataset = self._dataset(train.x, train.y, sample_weight, shuffle=True, epoch_seed=spec.seed)
         previous_norms = None
-        for epoch in range(state.epoch + 1, spec.epochs + 1):
+        for epoch in range(state.epoch + 1, min(spec.epochs, until or spec.epochs) + 1):
             self._emit("on_epoch_begin", epoch)
             started = time.perf_counter()
             totals = np.zeros(3)

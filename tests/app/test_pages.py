@@ -209,6 +209,7 @@ def test_start_trains_in_the_background_and_evaluate_shows_the_result(studio_hom
     assert not at.error, [e.value for e in at.error]
     assert any("savedmodel" in s.value and "max difference" in s.value for s in at.success)
     assert (registry.get(run_id).folder / "export" / "savedmodel" / "saved_model.pb").exists()
+    assert (studio_home / "service-export.log").exists()  # exports have their own helper: summaries never wait
 
 
 def test_a_reload_brings_back_the_recipe_and_active_run(studio_home):
