@@ -7,6 +7,17 @@ import tensorflow as tf
 from rnnstudio.errors import StudioError
 
 
+# One strategy per kind and device set for the whole process: a second MirroredStrategy would restart its
+# collective instance keys, and the runtime, which remembers the first one's shapes, aborts the next all-reduce.
+_CREATED: dict[tuple, tf.distribute.Strategy] = {}
+
+
+def _once(key: tuple, make) -> tf.distribute.Strategy:
+    if key not in _CREATED:
+        _CREATED[key] = make()
+    return _CREATED[key]
+
+
 def select_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """The strategy ``name`` names; "auto" picks from the visible devices.
 
@@ -20,17 +31,18 @@ def select_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "one_device":
-        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+        device = gpus[0].name if gpus else "/cpu:0"
+        return _once((name, device), lambda: tf.distribute.OneDeviceStrategy(device))
     if name == "mirrored":
-        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices=devices)
+        devices = tuple(d.name for d in gpus) or tuple(d.name for d in tf.config.list_logical_devices("CPU"))
+        return _once((name, devices), lambda: tf.distribute.MirroredStrategy(devices=list(devices)))
     if name == "multi_worker":
         import os
 
         if "TF_CONFIG" not in os.environ:
             raise StudioError("multi_worker needs the TF_CONFIG environment variable describing the cluster.",
                               fix="Set TF_CONFIG on every worker, or use train.strategy=auto.", field="train.strategy")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _once((name, os.environ["TF_CONFIG"]), tf.distribute.MultiWorkerMirroredStrategy)
     raise StudioError(f"unknown strategy {name!r}.", fix="Use auto, default, one_device, mirrored or multi_worker.",
                       field="train.strategy")
 

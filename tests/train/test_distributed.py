@@ -27,8 +27,11 @@ SCRIPT = textwrap.dedent("""
          "train.strategy": sys.argv[1], "train.batch_size": 16})
     result = train(recipe)
     env = json.loads((result.folder / "environment.json").read_text())
+    # A second, different model in the same process (a notebook, the service) must train under the strategy too.
+    second = train(recipe.with_overrides({"model.units": 12, "train.epochs": 2}))
     print(json.dumps({"losses": [h["loss"] for h in result.history], "replicas": env["replicas"],
-                      "strategy": env["strategy"], "mape": result.metrics["test"]["mape"]}))
+                      "strategy": env["strategy"], "mape": result.metrics["test"]["mape"],
+                      "second_losses": [h["loss"] for h in second.history]}))
 """)
 
 
@@ -45,6 +48,7 @@ def test_mirrored_strategy_trains_like_the_default(tmp_path):
     assert mirrored["strategy"] == "MirroredStrategy" and mirrored["replicas"] == 2
     assert default["replicas"] == 1
     assert mirrored["losses"][-1] < mirrored["losses"][0]  # it learns
+    assert len(mirrored["second_losses"]) == 2 and all(0 < loss < 10 for loss in mirrored["second_losses"])
     # Same data, seed and global batch: the curves agree up to reduction order.
     for a, b in zip(mirrored["losses"], default["losses"]):
         assert a == pytest.approx(b, rel=0.05)
