@@ -147,12 +147,13 @@ def _execute(registry: RunRegistry, run_id: str, recipe: Recipe, callbacks, *, r
     started = time.perf_counter()
     policy = keras.config.dtype_policy()
     try:
+        # First of all: a multi-worker strategy must configure collective ops before TensorFlow runs anything.
+        strategy = select_strategy(recipe.train.strategy)
         keras.utils.set_random_seed(recipe.train.seed)
         keras.config.set_dtype_policy(recipe.train.precision)  # layers built below take it
         prepared, task = prepare(recipe)
         write_json_atomic(folder / "pipeline.json", prepared.pipeline.to_dict())
         write_json_atomic(folder / "report.json", prepared.report)
-        strategy = select_strategy(recipe.train.strategy)
         write_json_atomic(folder / "environment.json", {**environment(recipe.train.seed, describe(strategy)), **fingerprint(recipe)})
         embeddings = _embeddings(recipe, prepared, folder)
         steps_per_epoch = max(math.ceil(len(prepared.train) / recipe.train.batch_size), 1)

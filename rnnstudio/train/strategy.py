@@ -25,6 +25,8 @@ def select_strategy(name: str = "auto") -> tf.distribute.Strategy:
     default strategy on CPU. "mirrored" without GPUs mirrors over the logical
     CPU devices (how tests exercise it on a CPU-only machine).
     """
+    if name == "multi_worker":
+        return _multi_worker()  # before anything lists devices: that starts TensorFlow's runtime too early
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "one_device" if gpus else "default"
@@ -36,15 +38,17 @@ def select_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name == "mirrored":
         devices = tuple(d.name for d in gpus) or tuple(d.name for d in tf.config.list_logical_devices("CPU"))
         return _once((name, devices), lambda: tf.distribute.MirroredStrategy(devices=list(devices)))
-    if name == "multi_worker":
-        import os
-
-        if "TF_CONFIG" not in os.environ:
-            raise StudioError("multi_worker needs the TF_CONFIG environment variable describing the cluster.",
-                              fix="Set TF_CONFIG on every worker, or use train.strategy=auto.", field="train.strategy")
-        return _once((name, os.environ["TF_CONFIG"]), tf.distribute.MultiWorkerMirroredStrategy)
     raise StudioError(f"unknown strategy {name!r}.", fix="Use auto, default, one_device, mirrored or multi_worker.",
                       field="train.strategy")
+
+
+def _multi_worker() -> tf.distribute.Strategy:
+    import os
+
+    if "TF_CONFIG" not in os.environ:
+        raise StudioError("multi_worker needs the TF_CONFIG environment variable describing the cluster.",
+                          fix="Set TF_CONFIG on every worker, or use train.strategy=auto.", field="train.strategy")
+    return _once(("multi_worker", os.environ["TF_CONFIG"]), tf.distribute.MultiWorkerMirroredStrategy)
 
 
 def describe(strategy: tf.distribute.Strategy) -> dict:

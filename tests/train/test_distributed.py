@@ -1,4 +1,5 @@
-"""MirroredStrategy on two logical CPU devices trains the same Recipe as the default strategy.
+"""MirroredStrategy on two logical CPU devices trains the same Recipe as the default strategy; two local
+worker processes train one multi-worker run.
 
 Each run is its own process: the CPU must be split before TensorFlow starts.
 """
@@ -52,3 +53,39 @@ def test_mirrored_strategy_trains_like_the_default(tmp_path):
     # Same data, seed and global batch: the curves agree up to reduction order.
     for a, b in zip(mirrored["losses"], default["losses"]):
         assert a == pytest.approx(b, rel=0.05)
+
+
+def test_two_workers_on_one_machine_train_as_one_multi_worker_run(tmp_path):
+    """`train.strategy=multi_worker`: the same CLI command on every worker, each told its place by TF_CONFIG."""
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    command = [sys.executable, "-m", "rnnstudio", "train", "--data", "sample:airline", "--quiet", "--json",
+               "--set", "train.strategy=multi_worker", "--set", "train.epochs=4", "--set", "train.early_stopping=false",
+               "--set", "model.units=8", "--set", "model.dropout=0.0", "--set", "train.batch_size=16"]
+    workers = []
+    for index in range(2):
+        env = {**os.environ, "RNNSTUDIO_HOME": str(tmp_path / f"worker{index}"), "TF_CPP_MIN_LOG_LEVEL": "2",
+               "PYTHONPATH": str(Path(__file__).parents[2]),
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        workers.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [worker.communicate(timeout=300) for worker in workers]
+    for worker, (out, err) in zip(workers, outputs):
+        assert worker.returncode == 0, err[-3000:]
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    environments = [json.loads((Path(r["folder"]) / "environment.json").read_text()) for r in results]
+    assert [e["strategy"] for e in environments] == ["CollectiveAllReduceStrategy"] * 2  # MultiWorkerMirrored's class
+    assert [e["replicas"] for e in environments] == [2, 2]
+    from rnnstudio.runs import RunRegistry
+
+    losses = [[row["loss"] for row in RunRegistry(tmp_path / f"worker{i}").metrics(r["run_id"], kind="epoch")]
+              for i, r in enumerate(results)]
+    assert len(losses[0]) == 4 and losses[0][-1] < losses[0][0]  # it learns
+    # Every step all-reduces the gradients: both workers hold the same weights, so the same curve and score.
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    assert results[0]["metrics"]["test"]["mape"] == pytest.approx(results[1]["metrics"]["test"]["mape"], rel=1e-6)
