@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOTS = ROOT / "assets" / "screenshots"
+# The README's pictures change only on request; every other run leaves them to look at in test-artifacts/.
+SCREENSHOTS = ROOT / ("assets" if os.environ.get("RNNSTUDIO_UPDATE_SCREENSHOTS") else "test-artifacts") / "screenshots"
 VIEWPORT = {"width": 1440, "height": 1000}
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 EXCEPTION = "[data-testid='stException']"

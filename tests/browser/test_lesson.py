@@ -1,6 +1,6 @@
 """A teacher in a real browser: open the Lessons page, run the long-range memory lesson, see its charts.
 
-Writes assets/screenshots/lessons.png. Trains the lesson's three small variants (about a minute here).
+Saves lessons.png (see conftest.SCREENSHOTS). Trains the lesson's three small variants (about a minute here).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What a person does, in a real browser: upload a series, train a tiny forecaster, read the evaluation, find the run.
 
-Writes the README screenshots to assets/screenshots/. Needs Debian's chromium
+Saves a screenshot of each page (the README's with RNNSTUDIO_UPDATE_SCREENSHOTS=1). Needs Debian's chromium
 and the playwright package (see conftest.py); about a minute.
 """
 
@@ -163,11 +163,16 @@ def test_upload_train_evaluate_and_find_the_run(page, studio, tmp_path):  # the 
         page.wait_for_timeout(250)
     page.get_by_text("Training curves").first.wait_for()
     assert page.locator("[data-testid='stPlotlyChart'] .main-svg").count() >= 1
-    full_page(page, "train.png")
     done = page.get_by_text(re.compile(r"^Done\. Test:"))
     done.wait_for(timeout=TRAIN_TIMEOUT)
     assert "mae" in done.inner_text().lower()
+    wait_idle(page)
+    # Inside the network ends with the trained network: the last epoch's line is drawn, however short the run.
+    page.wait_for_function(
+        f"() => [...document.querySelectorAll('.legendtext')].some(t => t.textContent.trim() === 'epoch {EPOCHS}')",
+        timeout=30_000)
     assert_no_exception(page, "Train")
+    full_page(page, "train.png")
 
     # Evaluate: test metrics beside the seasonal baseline, a forecast chart
     go(page, "Evaluate", "evaluate")
