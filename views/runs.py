@@ -87,17 +87,18 @@ else:
         st.caption(f"{run.run_id} · {run.status} · folder {common.plain(run.folder)}")
         if run.error:
             st.error(common.plain(run.error), icon=":material/error:")
-        buttons = st.columns(6)
-        if buttons[0].button("Follow on Train", icon=":material/monitoring:"):
+        # A wrapping row: each button as wide as its label, so no label is cut off on a narrow screen.
+        row = st.container(horizontal=True, gap="small")
+        if row.button("Follow on Train", icon=":material/monitoring:"):
             common.set_active_run(run.run_id)
             st.switch_page(common.PAGES["Train"])
-        if buttons[1].button("Load its Recipe", icon=":material/edit_note:",
+        if row.button("Load its Recipe", icon=":material/edit_note:",
                              help="Put this run's Recipe into the pages to change it and train again."):
             common.replace_recipe(run.recipe)
             st.switch_page(common.PAGES["Data"])
-        buttons[2].download_button("Recipe as YAML", recipe_yaml(run), file_name=f"recipe-{run.run_id}.yaml",
+        row.download_button("Recipe as YAML", recipe_yaml(run), file_name=f"recipe-{run.run_id}.yaml",
                                    mime="application/x-yaml", icon=":material/download:")
-        with buttons[3].popover("Delete", icon=":material/delete:"):
+        with row.popover("Delete", icon=":material/delete:"):
             st.write("Delete this run, its checkpoints and model?")
             if st.button("Delete for good", type="primary"):
                 try:
@@ -107,7 +108,7 @@ else:
                     st.rerun()
                 except StudioError as exc:
                     common.show_error(exc)
-        with buttons[4].popover("Rerun with seeds", icon=":material/casino:"):
+        with row.popover("Rerun with seeds", icon=":material/casino:"):
             st.write("Train this Recipe again under several seeds (weights, dropout, batch order) to see which "
                      "differences are real. The data split stays the same.")
             n_seeds = st.number_input("Seeds", min_value=2, max_value=20, value=5, step=1)
