@@ -158,7 +158,7 @@ def set_task(task: str) -> None:
     replace_recipe(default_recipe(**data, task=task))
 
 
-@st.cache_data(show_spinner="Reading the data…", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)
 def _load(source: str, stamp: float):
     return load_source(source)
 
@@ -170,8 +170,11 @@ def load_frame(source: str):
     if not source.startswith("sample:"):
         confine(source, studio_home(), field="data.source")  # a Recipe loaded in the app must not read server files
     path = Path(source)
-    stamp = path.stat().st_mtime if not source.startswith("sample:") and path.exists() else 0.0
-    return _load(source, stamp)
+    stored = not source.startswith("sample:") and path.exists()
+    stamp = path.stat().st_mtime if stored else 0.0
+    size = f" ({path.stat().st_size / 1e6:,.0f} MB)" if stored and path.stat().st_size >= 10e6 else ""
+    with st.spinner(f"Reading the data{size}: checking its size, encoding and rows before parsing…"):
+        return _load(source, stamp)
 
 
 # ---------------------------------------------------------------- ending a page early
