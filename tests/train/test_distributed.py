@@ -59,11 +59,12 @@ def test_two_workers_on_one_machine_train_as_one_multi_worker_run(tmp_path):
     """`train.strategy=multi_worker`: the same CLI command on every worker, each told its place by TF_CONFIG."""
     import socket
 
-    ports = []
-    for _ in range(2):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
+    sockets = [socket.socket() for _ in range(2)]
+    for sock in sockets:  # both held open at once, so the two ports differ
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     command = [sys.executable, "-m", "rnnstudio", "train", "--data", "sample:airline", "--quiet", "--json",
                "--set", "train.strategy=multi_worker", "--set", "train.epochs=4", "--set", "train.early_stopping=false",
