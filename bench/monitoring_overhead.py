@@ -16,7 +16,6 @@ gradient-norm readings) is also clocked and printed as a share of epoch time.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from rnnstudio.train.loop import LOSSES, LoopState, Trainer, make_optimizer
 from rnnstudio.train.probes import Probe
 from rnnstudio.train.strategy import select_strategy
 
-from train_overhead import BATCH, FEATURES, STEPS, make_model  # the same model and data shapes
+from train_overhead import BATCH, make_data, make_model, parse_args  # the same model, data and options
 
 
 class Side:
@@ -75,13 +74,8 @@ class Side:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--samples", type=int, default=8192)
-    args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(args.samples, STEPS, FEATURES)).astype("float32")
-    y = (x[:, -5:, 0].mean(axis=1, keepdims=True)).astype("float32")
+    args = parse_args(__doc__.splitlines()[0])
+    x, y = make_data(args.samples)
     common = dict(batch_size=BATCH, schedule="constant", early_stopping=False, clip="norm", epochs=1000)
     on_spec = TrainSpec(**common)  # defaults: gradient norms, probes, monitor_budget 0.03
     off_spec = TrainSpec(**common, gradient_norms=False, probes=False, tensorboard=False)

@@ -23,7 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import keras
-import tensorflow as tf
 
 from rnnstudio.recipe import TrainSpec
 from rnnstudio.runs import RunRegistry
@@ -54,14 +53,24 @@ class Counter(TrainingCallback):
         self.events += 1
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(description: str) -> argparse.Namespace:
+    """The options every training bench takes: rounds to alternate and samples per epoch."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--samples", type=int, default=8192)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def make_data(samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random series and a target that needs the last five steps: the same work for every bench."""
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(args.samples, STEPS, FEATURES)).astype("float32")
-    y = (x[:, -5:, 0].mean(axis=1, keepdims=True)).astype("float32")
+    x = rng.normal(size=(samples, STEPS, FEATURES)).astype("float32")
+    return x, (x[:, -5:, 0].mean(axis=1, keepdims=True)).astype("float32")
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    x, y = make_data(args.samples)
     spec = TrainSpec(epochs=1, batch_size=BATCH, schedule="constant", early_stopping=False, clip="norm")
 
     keras.utils.set_random_seed(0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -10,8 +9,8 @@ from streamlit.testing.v1 import AppTest
 from rnnstudio.lessons import list_lessons
 from rnnstudio.recipe import default_recipe
 from rnnstudio.runs import RunRegistry, jobs
+from tests.app.helpers import APP, go, open_app
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 @pytest.fixture
@@ -23,12 +22,7 @@ def queued(monkeypatch):
 
 
 def lessons_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("views/lessons.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return go(open_app(), "views/lessons.py")
 
 
 def finish(registry: RunRegistry, run_id: str, accuracy: float) -> None:

@@ -15,7 +15,6 @@ import codecs
 import gzip
 import io
 import json
-import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,10 +25,9 @@ import pandas as pd
 import pytest
 
 from rnnstudio import limits
-from rnnstudio.data import read as read_module
 from rnnstudio.data.load import load_source
 from rnnstudio.data.read import read_table
-from rnnstudio.errors import DataError, RecipeError, StudioError
+from rnnstudio.errors import StudioError
 from rnnstudio.inference import parse_numbers
 from rnnstudio.memory import check_model_memory
 from rnnstudio.recipe import default_recipe, recipe_from_dict

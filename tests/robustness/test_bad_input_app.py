@@ -5,40 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
 
 from rnnstudio.runs import RunRegistry
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def labelled(elements, label: str):
-    matches = [e for e in elements if e.label == label]
-    assert matches, f"no widget labelled {label!r}: {[e.label for e in elements]}"
-    return matches[0]
-
-
-def errors(at: AppTest) -> str:
-    """The error boxes as a person reads them (markdown escapes removed)."""
-    return " ".join(e.value for e in at.error).replace("\\", "")
-
-
-def with_sample(name: str) -> AppTest:
-    at = open_page("views/data.py")
-    labelled(at.radio, "Where is the data?").set_value("Built-in sample").run()
-    labelled(at.selectbox, "Sample").set_value(name).run()
-    assert not at.exception and not at.error, errors(at)
-    return at
-
+from tests.app.helpers import open_app, pick_sample, shown_text, widget
 
 def saved_session(home: Path) -> dict:
     files = list((home / "sessions").glob("*.json"))
@@ -47,13 +16,13 @@ def saved_session(home: Path) -> dict:
 
 
 def test_a_ragged_upload_is_explained_beside_the_uploader_and_the_recipe_keeps_its_data(studio_home):
-    at = with_sample("reviews")
+    at = pick_sample(open_app(), "reviews")
     before = saved_session(studio_home)
-    labelled(at.radio, "Where is the data?").set_value("Upload a file").run()
+    widget(at.radio, "Where is the data?").set_value("Upload a file").run()
     ragged = b"text,label\ngood film,pos\nbad, awful film,neg\nfine,pos\nworse, film,neg\n"
     at.file_uploader[0].set_value(("my reviews.csv", ragged, "text/csv")).run()
     assert not at.exception
-    message = errors(at)
+    message = shown_text(at.error)
     assert "my reviews.csv" in message and "line 3 has 3 fields" in message and "line 5 has 3 fields" in message
     assert "How to fix" in message and "Traceback" not in message
     assert at.session_state["recipe"]["data"]["source"] == "sample:reviews"
@@ -61,21 +30,21 @@ def test_a_ragged_upload_is_explained_beside_the_uploader_and_the_recipe_keeps_i
 
 
 def test_an_impossible_setting_is_explained_on_the_data_page(studio_home):
-    at = with_sample("reviews")
-    labelled(at.number_input, "Val size").set_value(0.0).run()
+    at = pick_sample(open_app(), "reviews")
+    widget(at.number_input, "Val size").set_value(0.0).run()
     assert not at.exception
-    message = errors(at)
+    message = shown_text(at.error)
     assert "data.val_size" in message and "early stopping needs a validation split" in message
     assert "How to fix" in message
 
 
 def test_a_model_too_large_is_refused_before_start_and_no_run_is_made(studio_home):
-    at = with_sample("reviews")
+    at = pick_sample(open_app(), "reviews")
     at.session_state["recipe"]["model"].update({"units": 4096, "layers": 16, "bidirectional": True})
     at.switch_page("views/train.py")
     at.run()
     assert not at.exception
-    message = errors(at)
+    message = shown_text(at.error)
     assert "model.units" in message and "more than the" in message and "GB" in message
-    assert labelled(at.button, "Start").disabled
+    assert widget(at.button, "Start").disabled
     assert RunRegistry(studio_home).list() == []
